@@ -23,3 +23,12 @@ def benchmarks_dir() -> Path:
     if path is None:
         pytest.skip("offline benchmark copies not found (../shared/benchmarks or $SEED_CODER_BENCHMARKS_DIR)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random tiny Llama with a BPE tokenizer trained on stdlib code, built once per test session (~10 s)."""
+    from recipes.tiny_model import TinyModelConfig, build_tiny_model, stdlib_python_files
+
+    output = tmp_path_factory.mktemp("tiny-model")
+    return build_tiny_model(output, stdlib_python_files(150), TinyModelConfig(vocab_size=1024))
