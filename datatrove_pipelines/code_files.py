@@ -1,0 +1,212 @@
+"""The GitHub code-file curation pipeline (paper §1): guard, language, exact + near dedup, rules, syntax, decontamination.
+
+    python -m datatrove_pipelines.code_files --input PATH [PATH ...] --output DIR [--benchmarks DIR] [--tasks N]
+
+Four datatrove stages, chained with ``depends=`` (dedup needs a global view, everything else is per file):
+
+1. prepare (N tasks): read → guard → language → dedup signatures → intermediate JSONL (``DIR/work/prepared``)
+2. buckets (``num_buckets`` tasks): exact SHA-256 groups and MinHash band matches
+3. cluster (1 task): which copies to drop
+4. filter (N tasks): exact dedup → near dedup → rules → syntax → decontamination → ``DIR/kept``
+
+Every excluded document goes to ``DIR/excluded/<step>/`` with its reason; ``DIR/stats.json`` holds the funnel, and
+the pipeline raises if documents in != kept + Σ excluded. See docs/code_files.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+
+from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
+from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
+from datatrove_pipelines.common import (
+    ExecutorConfig,
+    add_executor_arguments,
+    build_executor,
+    exclusion_writer,
+    executor_config_from_args,
+    format_funnel,
+    kept_writer,
+    write_stats,
+)
+from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
+from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
+from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
+
+STAGES = ("prepare", "buckets", "cluster", "filter")
+
+
+@dataclass
+class CodeFilesConfig:
+    """Everything the code-file pipeline needs; each step has its own typed config."""
+
+    inputs: list[str]
+    output_dir: str
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    rules: RuleFilterConfig = field(default_factory=RuleFilterConfig)
+    syntax: SyntaxCheckConfig = field(default_factory=SyntaxCheckConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
+    decontaminate: bool = True
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ValueError("give at least one --input")
+        # one size limit: the readers must not load what the guard will reject anyway
+        self.reader.max_size_bytes = self.guard.max_size_bytes
+
+    @property
+    def work_dir(self) -> str:
+        return os.path.join(self.output_dir, "work")
+
+    def logging_dir(self, stage: str) -> str:
+        return os.path.join(self.output_dir, "logs", stage)
+
+
+def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineStep]]:
+    """The datatrove pipeline (list of steps) of each stage, in order."""
+    out, work = config.output_dir, config.work_dir
+    prepared = os.path.join(work, "prepared")
+    prepare: list[PipelineStep] = [reader_for_input(spec, config.reader) for spec in config.inputs]
+    prepare += [
+        GuardFilter(config.guard, exclusion_writer(out, "guard")),
+        LanguageStep(exclusion_writer(out, "language")),
+        DedupSignatures(work, config.dedup),
+        JsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None),
+    ]
+    filtering: list[PipelineStep] = [
+        JsonlReader(prepared, glob_pattern="*.jsonl", compression=None),
+        DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
+        DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
+        CodeRuleFilter(config.rules, exclusion_writer(out, "rules")),
+        SyntaxCheckFilter(config.syntax, exclusion_writer(out, "syntax")),
+    ]
+    if config.decontaminate:
+        filtering.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
+    filtering.append(kept_writer(out))
+    return {
+        "prepare": prepare,
+        "buckets": [DedupBuckets(work, config.dedup)],
+        "cluster": [DedupCluster(work, config.dedup)],
+        "filter": filtering,
+    }
+
+
+class WriteStatsStep(PipelineStep):
+    """Final single-task stage on Slurm/Ray, where the submitting process does not wait: writes stats.json."""
+
+    type = "📊 - STATS"
+    name = "funnel"
+
+    def __init__(self, output_dir: str, logging_dirs: list[str]):
+        super().__init__()
+        self.output_dir = output_dir
+        self.logging_dirs = logging_dirs
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        print(format_funnel(write_stats(self.output_dir, self.logging_dirs)))
+        yield from ()
+
+
+def build_executors(config: CodeFilesConfig) -> list:
+    """The chained executors of the four stages (plus a stats stage on Slurm)."""
+    pipelines = build_stage_pipelines(config)
+    tasks = {"prepare": None, "buckets": config.dedup.num_buckets, "cluster": 1, "filter": None}
+    executors = []
+    previous = None
+    for stage in STAGES:
+        previous = build_executor(
+            pipelines[stage],
+            config.executor,
+            config.logging_dir(stage),
+            job_name=f"code_files_{stage}",
+            depends=previous,
+            tasks=tasks[stage],
+        )
+        executors.append(previous)
+    if config.executor.executor == "slurm":
+        logging_dirs = [config.logging_dir(stage) for stage in STAGES]
+        executors.append(
+            build_executor(
+                [WriteStatsStep(config.output_dir, logging_dirs)],
+                config.executor,
+                config.logging_dir("stats"),
+                job_name="code_files_stats",
+                depends=previous,
+                tasks=1,
+            )
+        )
+    return executors
+
+
+def run_code_files(config: CodeFilesConfig) -> dict | None:
+    """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json)."""
+    executors = build_executors(config)
+    if config.executor.executor == "slurm":
+        executors[-1].run()  # launching the last job submits its dependencies first
+        return None
+    for executor in executors:  # in order: each stage needs the files of the previous one
+        executor.run()
+    return write_stats(config.output_dir, [config.logging_dir(stage) for stage in STAGES])
+
+
+def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--input",
+        nargs="+",
+        action="extend",
+        required=True,
+        help="directory of repositories, .jsonl[.gz]/.parquet file (the-stack-v2 style), or Hub dataset id",
+    )
+    parser.add_argument("--output", required=True, help="output directory (kept/, excluded/, stats.json)")
+    parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
+    parser.add_argument("--no-decontamination", action="store_true")
+    parser.add_argument("--no-exact-dedup", action="store_true")
+    parser.add_argument("--no-near-dedup", action="store_true")
+    parser.add_argument("--no-syntax-check", action="store_true")
+    parser.add_argument("--max-size-bytes", type=int, default=GuardConfig.max_size_bytes)
+    parser.add_argument("--minhash-ngrams", type=int, default=DedupConfig.n_grams)
+    parser.add_argument("--minhash-buckets", type=int, default=DedupConfig.num_buckets)
+    parser.add_argument("--minhash-hashes-per-bucket", type=int, default=DedupConfig.hashes_per_bucket)
+    parser.add_argument("--hub-split", default=ReaderConfig.hub_split, help="split of Hub dataset inputs")
+    add_executor_arguments(parser)
+    args = parser.parse_args(argv)
+    return CodeFilesConfig(
+        inputs=args.input,
+        output_dir=args.output,
+        reader=ReaderConfig(hub_split=args.hub_split),
+        guard=GuardConfig(max_size_bytes=args.max_size_bytes),
+        dedup=DedupConfig(
+            exact=not args.no_exact_dedup,
+            near=not args.no_near_dedup,
+            n_grams=args.minhash_ngrams,
+            num_buckets=args.minhash_buckets,
+            hashes_per_bucket=args.minhash_hashes_per_bucket,
+        ),
+        syntax=SyntaxCheckConfig(enabled=not args.no_syntax_check),
+        decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
+        decontaminate=not args.no_decontamination,
+        executor=executor_config_from_args(args),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    stats = run_code_files(config)
+    if stats is None:
+        print(f"submitted; {config.output_dir}/stats.json is written by the last job")
+        return
+    print(format_funnel(stats))
+
+
+if __name__ == "__main__":
+    main()
