@@ -170,7 +170,7 @@ def classify(language: str, phase: dict) -> tuple[Status, str | None]:
         return (Status.FAILED if "AssertionError" in stderr else Status.RUNTIME_ERROR), None
     if language == "rust" and "panicked at" in stderr:
         return (Status.FAILED if "assertion" in stderr else Status.RUNTIME_ERROR), None
-    if language == "go" and "panic:" in stderr and "--- FAIL" not in phase["stdout"] + stderr:
+    if language == "go" and "panic:" in stderr:
         return Status.RUNTIME_ERROR, None
     return Status.FAILED, None
 
@@ -389,17 +389,25 @@ def run_program(
     program = code if test_code is None else code + "\n" + test_code
     try:
         req = _build_request(lang, program, stdin, limits)
-        z = _POOL.acquire()
-    except (SandboxUnavailable, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error=str(exc))
     budget = limits.timeout_s + limits.compile_timeout_s + 30.0
-    resp = z.request(req, budget)
-    if resp is None:  # the zygote hung or died: retire it; the run is lost
-        z.proc.kill()
+    for _attempt in range(2):
+        try:
+            z = _POOL.acquire()
+        except (SandboxUnavailable, OSError) as exc:
+            return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error=str(exc))
+        resp = z.request(req, budget)
+        if resp is not None:
+            _POOL.release(z)
+            return _to_result(lang, resp, limits, z.isolation)
+        died = not z.alive()
+        z.proc.kill()  # hung or dead: retire it
         z.close()
-        return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error="sandbox worker stopped responding")
-    _POOL.release(z)
-    return _to_result(lang, resp, limits, z.isolation)
+        if not died:
+            break
+        log.warning("sandbox: a worker died unexpectedly; retrying the run on a fresh one")
+    return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error="sandbox worker stopped responding")
 
 
 def run_batch(requests: list[ExecutionRequest], workers: int | None = None) -> list[ExecutionResult]:
