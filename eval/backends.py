@@ -1,0 +1,241 @@
+"""Models the runner can evaluate, as lighteval models: transformers, vLLM (Python API or its OpenAI-compatible
+server), and two harness self-checks that need no model at all (reference solutions, and given samples).
+
+All of them choose the prompt format per document: ``doc.specific["mode"]`` is ``instruct`` for chat requests and
+``base`` for raw completion (always base for FIM and needle prompts, whatever the run's mode).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.model_output import ModelResponse
+from lighteval.tasks.prompt_manager import PromptManager
+from lighteval.tasks.requests import Doc
+
+logger = logging.getLogger(__name__)
+
+
+class NoCache:
+    """Stands where lighteval's on-disk SampleCache would: results must never be reused across data or prompts."""
+
+    def _init_registry(self, registry: Any) -> None:
+        pass
+
+
+def is_chat(doc: Doc) -> bool:
+    return bool(doc.specific) and doc.specific.get("mode") == "instruct"
+
+
+class ModePromptManager(PromptManager):
+    """lighteval's prompt manager, but chat template or plain text is decided per document, not per model."""
+
+    def prepare_prompt(self, doc: Doc) -> str:
+        if is_chat(doc):
+            if self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
+                raise ValueError("instruct mode needs a tokenizer with a chat template")
+            return self._prepare_chat_template(doc)
+        return self._prepare_plain_text(doc)
+
+
+def truncate_at_stop(text: str, stops: list[str] | tuple[str, ...] | None) -> str:
+    for stop in stops or ():
+        if stop and stop in text:
+            text = text[: text.index(stop)]
+    return text
+
+
+class _NoModel(LightevalModel):
+    """Shared base of the self-check models: no tokenizer, no loglikelihoods."""
+
+    def __init__(self, name: str):
+        self.config = ModelConfig(model_name=name)
+        self._cache = NoCache()
+
+    @property
+    def tokenizer(self):
+        return None
+
+    @property
+    def add_special_tokens(self) -> bool:
+        return False
+
+    @property
+    def max_length(self) -> int:
+        return 1 << 20
+
+    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("the code tasks are generative only")
+
+    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("the code tasks are generative only")
+
+
+class ReferenceModel(_NoModel):
+    """Answers every document with its reference completion: the harness must then score 100%."""
+
+    def __init__(self):
+        super().__init__("reference")
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        return [ModelResponse(text=[doc.choices[0]] * max(doc.num_samples, 1)) for doc in docs]
+
+
+class SamplesModel(_NoModel):
+    """Answers from a JSONL file of ``{"task_id", "completion"}`` lines (EvalPlus's samples mode).
+
+    A task id may appear several times (n samples). Documents without any sample get one empty completion, which
+    fails; the count of those is logged so a mismatched file is noticed.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__(f"samples:{Path(path).name}")
+        self.samples: dict[str, list[str]] = defaultdict(list)
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    self.samples[str(record["task_id"])].append(record["completion"])
+                except (ValueError, KeyError) as error:
+                    raise ValueError(f"{path}:{number}: expected a JSON object with task_id and completion") from error
+        self.missing: list[str] = []
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        responses = []
+        for doc in docs:
+            task_id = str(doc.specific["task_id"])
+            found = self.samples.get(task_id)
+            if not found:
+                self.missing.append(task_id)
+            responses.append(ModelResponse(text=list(found) if found else [""]))
+        if self.missing:
+            logger.warning("%d documents had no sample in the file and count as failed", len(self.missing))
+        return responses
+
+
+class OpenAICompatibleModel(_NoModel):
+    """Talks to a vLLM (or any OpenAI-compatible) server: /v1/completions for base prompts, /v1/chat/completions
+    for instruct ones; ``n`` samples per request, requests in parallel."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        concurrency: int = 16,
+        timeout_s: float = 600.0,
+        max_length: int = 32768,
+    ):
+        super().__init__(model)
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        self.model = model
+        self.temperature = temperature
+        self.top_p = top_p
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self._max_length = max_length
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
+    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.base_url}/{route}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"{self.base_url}/{route}: HTTP {error.code}: {error.read()[:500]!r}") from error
+
+    def _generate(self, doc: Doc) -> ModelResponse:
+        common = {
+            "model": self.model,
+            "max_tokens": doc.generation_size or 512,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "n": max(doc.num_samples, 1),
+        }
+        stops = list(doc.stop_sequences or [])
+        if is_chat(doc):
+            messages = PromptManager(use_chat_template=True)._prepare_chat_template(doc, tokenize=False)
+            reply = self._post("chat/completions", {**common, "messages": messages})
+            texts = [choice["message"]["content"] or "" for choice in reply["choices"]]
+        else:
+            reply = self._post("completions", {**common, "prompt": doc.query, **({"stop": stops} if stops else {})})
+            texts = [truncate_at_stop(choice["text"], stops) for choice in reply["choices"]]
+        return ModelResponse(text=texts)
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self._generate, docs))
+
+
+def transformers_model(
+    model_path: str,
+    mode: str,
+    temperature: float,
+    top_p: float,
+    batch_size: int,
+    dtype: str | None = None,
+) -> LightevalModel:
+    """lighteval's own TransformersModel, with per-document prompt format and no disk cache."""
+    from lighteval.models.model_input import GenerationParameters
+    from lighteval.models.transformers.transformers_model import TransformersModel, TransformersModelConfig
+
+    config = TransformersModelConfig(
+        model_name=model_path,
+        batch_size=batch_size,
+        dtype=dtype,
+        generation_parameters=GenerationParameters(temperature=temperature, top_p=top_p),
+        override_chat_template=mode == "instruct",
+    )
+    model = TransformersModel(config)
+    return _per_document_prompts(model, mode)
+
+
+def vllm_model(
+    model_path: str, mode: str, temperature: float, top_p: float, max_model_length: int | None
+) -> LightevalModel:
+    """lighteval's VLLMModel (vLLM's Python API; needs vLLM installed, normally in its own environment on a GPU)."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as error:
+        raise SystemExit(
+            "vLLM is not installed in this environment. Either install it (GPU; its own environment) or start "
+            "`vllm serve MODEL` elsewhere and pass --backend vllm --base-url http://HOST:PORT"
+        ) from error
+    from lighteval.models.model_input import GenerationParameters
+    from lighteval.models.vllm.vllm_model import VLLMModel, VLLMModelConfig
+
+    config = VLLMModelConfig(
+        model_name=model_path,
+        max_model_length=max_model_length,
+        generation_parameters=GenerationParameters(temperature=temperature, top_p=top_p),
+        override_chat_template=mode == "instruct",
+    )
+    return _per_document_prompts(VLLMModel(config), mode)
+
+
+def _per_document_prompts(model: LightevalModel, mode: str) -> LightevalModel:
+    tokenizer = model.tokenizer
+    model.prompt_manager = ModePromptManager(use_chat_template=mode == "instruct", tokenizer=tokenizer)
+    # With a chat template lighteval stops at EOS only; base prompts need their stop sequences, so plain mode
+    # unless the run is instruct (raw FIM/needle answers are cut to their first line by the scorer either way).
+    model.use_chat_template = mode == "instruct"
+    model._cache = NoCache()
+    return model

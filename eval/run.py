@@ -1,0 +1,270 @@
+"""Run the Seed-Coder evaluation suite through lighteval's Pipeline, offline, with sandboxed pass@k.
+
+    python -m eval.run --model PATH_OR_ID --tasks humaneval,mbpp --output-dir out/ [--backend transformers|vllm]
+        [--base-url http://127.0.0.1:8000] [--mode base|instruct] [--n-samples N] [--limit N] [--data-dir DIR]
+    python -m eval.run --model reference --tasks humaneval,cruxeval_output --output-dir out/   # harness self-check
+    python -m eval.run --samples samples.jsonl --tasks humaneval --output-dir out/             # given completions
+
+Only our tasks are put into lighteval's registry (its CLI imports every built-in task, and some fetch from the
+network at import). Writes ``DIR/results.json`` (task -> metrics), ``DIR/results.md`` (side by side with the paper's
+Seed-Coder-8B numbers) and ``DIR/problems/<task>.jsonl`` (per problem: n, correct, each sample's outcome).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from eval.paper_results import NOTES, PAPER_MODEL, paper_value
+from eval.tasks import ALL_TASKS, LIVECODEBENCH_TASK, TASK_SPECS, TaskOptions, build_task_configs
+
+logger = logging.getLogger("eval.run")
+
+DEFAULT_SUITE = tuple(name for name in ALL_TASKS if name != LIVECODEBENCH_TASK)
+
+
+def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limit: int | None, output_dir: Path):
+    """A lighteval Pipeline whose registry holds only our tasks and whose rows come from eval.benchmarks."""
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+    from lighteval.tasks.registry import Registry
+
+    from eval.tasks import task_rows
+
+    configs = {config.name: config for config in build_task_configs(task_names, options)}
+
+    class SuitePipeline(Pipeline):
+        def _init_tasks_and_requests(self, tasks: str) -> None:
+            registry = Registry.__new__(Registry)  # bypass __init__: it imports every built-in task
+            registry.tasks_list = registry._get_full_task_list_from_input_string(tasks)
+            registry._load_multilingual = False
+            registry._custom_tasks = None
+            registry._task_registry = configs
+            registry.task_to_configs = registry._update_task_configs()
+            self.registry = registry
+            self.tasks_dict = registry.load_tasks()
+            for task in self.tasks_dict.values():
+                if task.name == LIVECODEBENCH_TASK:
+                    task.dataset = task.download_dataset_worker(task)
+                else:
+                    task.dataset = {"test": task_rows(task.name, options)}
+                task.num_samples = list(task.config.num_samples or [1])
+            self.documents_dict = {
+                task.full_name: task.get_docs(self.pipeline_parameters.max_samples)
+                for task in self.tasks_dict.values()
+            }
+            self.sampling_docs = {}
+            for docs in self.documents_dict.values():
+                for doc in docs:
+                    for sampling in doc.sampling_methods:
+                        self.sampling_docs.setdefault(sampling, []).append(doc)
+            self.evaluation_tracker.task_config_logger.log(self.tasks_dict)
+
+    tracker = EvaluationTracker(output_dir=str(output_dir), save_details=False)
+    parameters = PipelineParameters(
+        launcher_type=ParallelismManager.NONE, max_samples=limit, bootstrap_iters=0, remove_reasoning_tags=True
+    )
+    return SuitePipeline(
+        tasks=",".join(task_names), pipeline_parameters=parameters, evaluation_tracker=tracker, model=model
+    )
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from eval import backends
+
+    if args.samples:
+        return backends.SamplesModel(args.samples)
+    if args.model == "reference":
+        return backends.ReferenceModel()
+    if args.backend == "vllm" and args.base_url:
+        return backends.OpenAICompatibleModel(
+            args.base_url, args.model, temperature=args.temperature, top_p=args.top_p, max_length=args.max_context
+        )
+    if args.backend == "vllm":
+        return backends.vllm_model(args.model, args.mode, args.temperature, args.top_p, args.max_context)
+    return backends.transformers_model(
+        args.model, args.mode, args.temperature, args.top_p, args.batch_size, args.dtype
+    )
+
+
+def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -> TaskOptions:
+    from eval.fim import SEED_CODER_FIM, find_fim_format
+
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None and args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    fim_format = SEED_CODER_FIM
+    if "fim_single_line" in task_names and tokenizer is not None:
+        fim_format = find_fim_format(tokenizer)  # fails clearly when the model has no FIM tokens
+    max_context = args.max_context or (model.max_length if tokenizer is not None else 32768)
+    count_tokens = (lambda text: len(tokenizer(text)["input_ids"])) if tokenizer is not None else None
+    ks = tuple(int(k) for k in args.k.split(",")) if args.k else tuple(k for k in (1, 10, 100) if k <= args.n_samples)
+    return TaskOptions(
+        mode=args.mode,
+        n_samples=args.n_samples,
+        ks=ks,
+        data_dir=args.data_dir,
+        fim_format=fim_format,
+        max_context=max_context,
+        count_tokens=count_tokens,
+        max_new_tokens=args.max_new_tokens,
+        workers=args.workers,
+    )
+
+
+def _records(pipeline: Any) -> dict[str, list[dict[str, Any]]]:
+    from eval.metrics import judge_of
+
+    records: dict[str, list[dict[str, Any]]] = {}
+    for task in pipeline.tasks_dict.values():
+        judge = judge_of(task)
+        if judge is not None:
+            records[task.name] = sorted(judge.records.values(), key=lambda r: str(r["task_id"]))
+    return records
+
+
+def task_name(full_name: str) -> str:
+    """``humaneval|0`` or ``humaneval:0`` (lighteval's full names, with the few-shot count) -> ``humaneval``."""
+    name = full_name.split("|")[0]
+    base, _, suffix = name.rpartition(":")
+    return base if base and suffix.isdigit() else name
+
+
+def summarize(final: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """task -> metrics (fractions), problem counts, and the ids of problems no sample solved."""
+    summary: dict[str, dict[str, Any]] = {}
+    for full_name, metrics in final.get("results", {}).items():
+        name = task_name(full_name)
+        if name == "all":
+            continue
+        problems = records.get(name, [])
+        summary[name] = {
+            **{key: value for key, value in metrics.items() if not key.endswith("_stderr")},
+            "num_problems": len(problems),
+            "num_samples": sum(r["n"] for r in problems),
+            "num_solved": sum(1 for r in problems if r["correct"] > 0),
+            "unsolved": [r["task_id"] for r in problems if r["correct"] == 0],
+        }
+    return summary
+
+
+def results_markdown(summary: dict[str, dict[str, Any]], mode: str, model_name: str) -> str:
+    lines = [
+        f"# Results: {model_name} ({mode} mode)",
+        "",
+        f"| task | metric | ours (%) | {PAPER_MODEL} (%) | problems | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, metrics in summary.items():
+        metric = "exact_match" if "exact_match" in metrics else "pass@1"
+        ours = metrics.get(metric)
+        paper = paper_value(task, mode)
+        lines.append(
+            f"| {task} | {metric} | {'' if ours is None else f'{100 * ours:.1f}'} | "
+            f"{'–' if paper is None else f'{paper:.1f}'} | {metrics['num_problems']} | {NOTES.get(task, '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    task_names = DEFAULT_SUITE if args.tasks == "all" else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = [t for t in task_names if t not in ALL_TASKS]
+    if unknown:
+        raise SystemExit(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(ALL_TASKS)}")
+    if args.data_dir is None and os.environ.get("SEED_CODER_BENCHMARKS_DIR"):
+        args.data_dir = os.environ["SEED_CODER_BENCHMARKS_DIR"]
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if args.n_samples > 1 and args.temperature == 0:
+        args.temperature = 0.8
+        logger.warning("n_samples > 1: sampling at temperature 0.8 (set --temperature to change)")
+
+    model = _load_model(args)
+    task_names = list(task_names)
+    skipped: dict[str, str] = {}
+    if args.model == "reference" and not args.samples:
+        for name in list(task_names):
+            spec = TASK_SPECS.get(name)
+            if spec is not None and spec.kind == "multipl_e":
+                skipped[name] = "no reference solutions in MultiPL-E"
+                task_names.remove(name)
+    if not task_names:
+        raise SystemExit(f"nothing to evaluate ({skipped})")
+    options = _task_options(args, model, task_names)
+
+    started = time.time()
+    pipeline = _make_pipeline(task_names, options, model, args.limit, output_dir)
+    pipeline.evaluate()
+    final = pipeline.get_results()
+    records = _records(pipeline)
+    summary = summarize(final, records)
+    result = {
+        "model": args.samples or args.model,
+        "mode": args.mode,
+        "n_samples": args.n_samples,
+        "limit": args.limit,
+        "wall_time_s": round(time.time() - started, 2),
+        "skipped": skipped,
+        "tasks": summary,
+    }
+    if args.model == "reference" and not args.samples:
+        result["failed_references"] = {
+            task: metrics["unsolved"] for task, metrics in summary.items() if metrics["unsolved"]
+        }
+    (output_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (output_dir / "results.md").write_text(results_markdown(summary, args.mode, str(result["model"])))
+    problems_dir = output_dir / "problems"
+    problems_dir.mkdir(exist_ok=True)
+    for task, task_records in records.items():
+        with open(problems_dir / f"{task}.jsonl", "w", encoding="utf-8") as handle:
+            for record in task_records:
+                handle.write(json.dumps(record) + "\n")
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="reference", help="model path or Hub id, or 'reference' (self-check)")
+    parser.add_argument("--tasks", required=True, help=f"comma-separated, or 'all'; known: {', '.join(ALL_TASKS)}")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--backend", choices=("transformers", "vllm"), default="transformers")
+    parser.add_argument("--base-url", default=None, help="vLLM's OpenAI-compatible server (with --backend vllm)")
+    parser.add_argument("--mode", choices=("base", "instruct"), default="base")
+    parser.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k for k <= n)")
+    parser.add_argument("--k", default=None, help="comma-separated k values (default: 1, 10, 100 up to n)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only this many problems per task")
+    parser.add_argument("--data-dir", default=None, help="local benchmark directory (else the Hub)")
+    parser.add_argument("--samples", default=None, help="JSONL of {task_id, completion}: evaluate these instead")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer for FIM tokens/needle lengths without a model")
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override every task's generation size")
+    parser.add_argument(
+        "--max-context", type=int, default=None, help="model context (needle lengths); default: model's"
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--dtype", default=None)
+    parser.add_argument("--workers", type=int, default=None, help="parallel sandbox executions")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    result = evaluate(args)
+    print(Path(args.output_dir, "results.md").read_text())
+    if result.get("failed_references"):
+        print("references that fail:", json.dumps(result["failed_references"])[:2000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The Seed-Coder evaluation suite as lighteval custom tasks.
+
+``build_task_configs(TaskOptions(...))`` returns ``LightevalTaskConfig`` objects whose rows come from
+:func:`eval.benchmarks.load_benchmark` (Hub or ``--data-dir``), whose prompt function formats a row for the chosen
+mode (base completion or instruct chat), and whose metrics execute samples in the sandbox (:mod:`eval.metrics`).
+``TASKS_TABLE`` (default options: base mode, n=1, ``$SEED_CODER_BENCHMARKS_DIR`` or the Hub) makes this module usable
+as a lighteval ``--custom-tasks`` file too, but lighteval's CLI imports every built-in task and fails offline:
+use ``python -m eval.run``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lighteval.tasks.lighteval_task import LightevalTaskConfig
+from lighteval.tasks.requests import Doc
+
+from eval.benchmarks import MULTIPL_E_LANGUAGES, Problem, load_benchmark
+from eval.fim import SEED_CODER_FIM, FimFormat, single_line_examples
+from eval.metrics import SampleJudge, code_metrics
+from eval.needle import build_examples
+from eval.prompts import (
+    CRUXEVAL_STOP_SEQUENCES,
+    base_prompt,
+    cruxeval_prompt,
+    instruct_prompt,
+    stop_sequences,
+)
+
+MODES = ("base", "instruct")
+
+
+@dataclass
+class TaskOptions:
+    """Everything a task's rows depend on; the runner fills the model-specific parts (FIM tokens, context)."""
+
+    mode: str = "base"
+    n_samples: int = 1
+    ks: tuple[int, ...] = (1,)
+    data_dir: str | None = None
+    fim_format: FimFormat = SEED_CODER_FIM
+    max_context: int = 32768
+    count_tokens: Callable[[str], int] | None = field(default=None, repr=False)
+    max_new_tokens: int | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: which benchmark and check it uses, how long answers are, and whether chat templates apply."""
+
+    name: str
+    kind: str
+    benchmark: str
+    generation_size: int = 512
+    raw_prompt: bool = False  # FIM and needle prompts are never wrapped in a chat template
+    exact_match: bool = False
+    # References that are known to fail on this data (documented, not hidden): the self-check's expectation.
+    reference_expected_complete: bool = True
+
+
+TASK_SPECS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in [
+        TaskSpec("humaneval", "humaneval", "humaneval"),
+        TaskSpec("humaneval_plus", "evalplus", "humaneval_plus"),
+        TaskSpec("mbpp", "mbpp", "mbpp", reference_expected_complete=False),
+        TaskSpec("mbpp_sanitized", "mbpp", "mbpp_sanitized"),
+        TaskSpec("mbpp_plus", "evalplus", "mbpp_plus", reference_expected_complete=False),
+        *[TaskSpec(f"multipl_e_{lang}", "multipl_e", f"multipl_e_{lang}") for lang in MULTIPL_E_LANGUAGES],
+        TaskSpec("cruxeval_input", "cruxeval_input", "cruxeval", generation_size=256),
+        TaskSpec("cruxeval_output", "cruxeval_output", "cruxeval", generation_size=256),
+        TaskSpec("fim_single_line", "fim", "humaneval", generation_size=64, raw_prompt=True, exact_match=True),
+        TaskSpec("needle_in_code", "needle", "needle", generation_size=16, raw_prompt=True, exact_match=True),
+    ]
+}
+LIVECODEBENCH_TASK = "livecodebench"
+ALL_TASKS = (*TASK_SPECS, LIVECODEBENCH_TASK)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Rows: one dict per document, with the query already formatted and the reference completion (if any).
+
+
+def _reference_completion(problem: Problem, spec: TaskSpec, mode: str) -> str | None:
+    """What a perfect model would answer in this mode (for the ``--model reference`` self-check)."""
+    if spec.kind in ("cruxeval_input", "cruxeval_output"):
+        raw = problem.raw
+        if mode == "instruct":
+            return f"[ANSWER]\nassert f({raw['input']}) == {raw['output']}\n[/ANSWER]"
+        return f"{raw['input']}) == {raw['output']}\n[/ANSWER]"
+    if not problem.canonical_solution:
+        return None  # MultiPL-E ships no solutions
+    fence = "python" if problem.language == "python" else problem.language
+    if spec.kind == "evalplus" and problem.benchmark == "mbpp_plus":
+        code = problem.canonical_solution  # a complete function
+        return f"```{fence}\n{code}\n```" if mode == "instruct" else code
+    if problem.benchmark.startswith("mbpp"):
+        code = problem.canonical_solution
+        return f"```{fence}\n{code}\n```" if mode == "instruct" else code
+    if mode == "instruct":
+        return f"```{fence}\n{problem.prompt}{problem.canonical_solution}\n```"
+    return problem.canonical_solution
+
+
+def _problem_rows(spec: TaskSpec, options: TaskOptions) -> list[dict[str, Any]]:
+    problems = load_benchmark(spec.benchmark, options.data_dir)
+    mode = options.mode
+    rows = []
+    for problem in problems:
+        if spec.kind in ("cruxeval_input", "cruxeval_output"):
+            query = cruxeval_prompt(problem, spec.kind.rsplit("_", 1)[1], instruct=mode == "instruct")
+        else:
+            query = instruct_prompt(problem) if mode == "instruct" else base_prompt(problem)
+        rows.append(
+            {
+                "query": query,
+                "reference": _reference_completion(problem, spec, mode),
+                "specific": {
+                    "kind": spec.kind,
+                    "benchmark": spec.benchmark,
+                    "task_id": problem.task_id,
+                    "mode": mode,
+                    "data_dir": os.fspath(options.data_dir) if options.data_dir else None,
+                },
+            }
+        )
+    return rows
+
+
+def _fim_rows(spec: TaskSpec, options: TaskOptions) -> list[dict[str, Any]]:
+    problems = load_benchmark("humaneval", options.data_dir)
+    return [
+        {
+            "query": options.fim_format.prompt(example.prefix, example.suffix),
+            "reference": example.middle,
+            "specific": {"kind": "fim", "task_id": example.task_id, "mode": "base", "expected": example.middle},
+        }
+        for example in single_line_examples(problems)
+    ]
+
+
+def _needle_rows(spec: TaskSpec, options: TaskOptions) -> list[dict[str, Any]]:
+    return [
+        {
+            "query": example.prompt,
+            "reference": example.answer,
+            "specific": {
+                "kind": "needle",
+                "task_id": example.task_id,
+                "mode": "base",
+                "expected": example.answer,
+                "context_tokens": example.context_tokens,
+                "depth": example.depth,
+            },
+        }
+        for example in build_examples(options.max_context, options.count_tokens)
+    ]
+
+
+def task_rows(name: str, options: TaskOptions) -> list[dict[str, Any]]:
+    spec = TASK_SPECS[name]
+    if spec.kind == "fim":
+        return _fim_rows(spec, options)
+    if spec.kind == "needle":
+        return _needle_rows(spec, options)
+    return _problem_rows(spec, options)
+
+
+def row_to_doc(row: dict[str, Any], task_name: str) -> Doc:
+    """lighteval prompt function: the query as formatted for the mode; the reference completion as the gold."""
+    return Doc(
+        task_name=task_name,
+        query=row["query"],
+        choices=[row["reference"] or ""],
+        gold_index=0,
+        specific={**row["specific"], "has_reference": row["reference"] is not None},
+    )
+
+
+def _stop_sequences(spec: TaskSpec, options: TaskOptions) -> list[str]:
+    if spec.kind == "fim" or spec.kind == "needle":
+        return ["\n"]
+    if spec.kind.startswith("cruxeval"):
+        return [] if options.mode == "instruct" else list(CRUXEVAL_STOP_SEQUENCES)
+    if options.mode == "instruct":
+        return []  # chat answers end at EOS; the code block is extracted afterwards
+    first = load_benchmark(spec.benchmark, options.data_dir)[0]
+    return list(stop_sequences(first))
+
+
+def build_task_config(name: str, options: TaskOptions) -> LightevalTaskConfig:
+    if name == LIVECODEBENCH_TASK:
+        from eval.livecodebench import livecodebench_config
+
+        return livecodebench_config(options)
+    if name not in TASK_SPECS:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(ALL_TASKS)}")
+    spec = TASK_SPECS[name]
+    n = 1 if spec.exact_match else options.n_samples
+    ks = [k for k in options.ks if k <= n] or [1]
+    metric_name = "exact_match" if spec.exact_match else "pass@{k}"
+    generation_size = options.max_new_tokens or (spec.generation_size * (2 if options.mode == "instruct" else 1))
+    return LightevalTaskConfig(
+        name=name,
+        prompt_function=row_to_doc,
+        hf_repo=f"seed-coder-recipes/{spec.benchmark}",  # informational: rows come from eval.benchmarks
+        hf_subset="default",
+        hf_avail_splits=["train", "test"],  # "train" only silences a few-shot warning; 0-shot
+        evaluation_splits=["test"],
+        metrics=code_metrics(ks if not spec.exact_match else [1], SampleJudge(options.workers), name=metric_name),
+        generation_size=generation_size,
+        stop_sequence=_stop_sequences(spec, options),
+        num_samples=[n],
+        version=1,
+    )
+
+
+def build_task_configs(names: list[str], options: TaskOptions) -> list[LightevalTaskConfig]:
+    return [build_task_config(name, options) for name in names]
+
+
+def uses_raw_prompt(name: str) -> bool:
+    return name in TASK_SPECS and TASK_SPECS[name].raw_prompt
+
+
+# As a lighteval custom-tasks module: the code tasks with default options (data loads lazily, in the runner).
+TASKS_TABLE: list[LightevalTaskConfig] = []
