@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	bash scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip uv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --retries 0 "torch==$(TORCH_VERSION)" \
