@@ -60,10 +60,9 @@ def planted_files(root: Path, stdlib_sample: Path | None) -> None:
     repo.mkdir(parents=True)
     (repo / "clean.py").write_text(PLANTED_CLEAN)
     (repo / "copy_of_clean.py").write_text(PLANTED_CLEAN)  # exact_dedup
-    if stdlib_sample is not None:  # near_dedup: a stdlib module with its comments stripped and one line changed
-        lines = [line for line in stdlib_sample.read_text().splitlines() if not line.lstrip().startswith("#")]
-        lines.append("EXTRA_CONSTANT = 1")
-        (repo / "near_copy.py").write_text("\n".join(lines) + "\n")
+    if stdlib_sample is not None:  # near_dedup: a fork with a renamed class, tabs for spaces and one more line
+        fork = stdlib_sample.read_text().replace("TextWrapper", "TextFormatter", 3).replace("    ", "\t")
+        (repo / "near_copy.py").write_text(fork + "\nEXTRA_CONSTANT = 1\n")
     (repo / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))  # guard: binary
     (repo / "latin1.py").write_bytes("nom = 'Jos\u00e9'\n".encode("latin-1"))  # guard: invalid_utf8
     (repo / "empty.py").write_text("\n\n")  # guard: empty

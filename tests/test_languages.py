@@ -1,0 +1,91 @@
+"""The language map: all 89 paper languages, special file names, and real tree-sitter grammars behind it."""
+
+from __future__ import annotations
+
+import pytest
+from tree_sitter_language_pack import get_parser
+
+from datatrove_pipelines.languages import (
+    AMBIGUOUS_EXTENSIONS,
+    EXTENSION_OWNER,
+    LANGUAGE_SPECS,
+    LANGUAGES,
+    detect_language,
+    grammar_for,
+    normalize_language,
+    resolve_language,
+)
+
+PAPER_LANGUAGES = """ANTLR, Ada, Agda, Alloy, AppleScript, Assembly, Augeas, AWK, Batchfile, Bluespec, C, C#, C++,
+CMake, CSS, Clojure, CoffeeScript, Common Lisp, CUDA, Dart, Dockerfile, Elixir, Elm, Emacs Lisp, Erlang, F#,
+Fortran, GLSL, Go, Groovy, HTML, Haskell, Idris, Isabelle, JSON, Java, Java Server Pages, JavaScript, Julia, Kotlin,
+Lean, Literate Agda, Literate CoffeeScript, Literate Haskell, Lua, Makefile, Maple, Markdown, Mathematica, MATLAB,
+OCaml, PHP, Pascal, Perl, PowerShell, Prolog, Protocol Buffer, Python, R, RMarkdown, Racket, Ruby, Rust, SAS, SPARQL,
+SQL, Scala, Scheme, Shell, Smalltalk, Solidity, Stan, Standard ML, Stata, Swift, SystemVerilog, Tcl, Tcsh, TeX,
+Thrift, TypeScript, VHDL, Verilog, Visual Basic, XSLT, YAML, Yacc, Zig, reStructuredText"""
+
+
+def test_exactly_the_89_paper_languages():
+    paper = {name.strip() for name in PAPER_LANGUAGES.replace("\n", " ").split(",")}
+    assert len(paper) == 89
+    assert set(LANGUAGES) == paper
+
+
+def test_every_language_is_detectable_from_a_file_name():
+    for spec in LANGUAGE_SPECS:
+        examples = [f"src/x{ext}" for ext in spec.extensions] + [f"src/{name}" for name in spec.filenames]
+        assert examples, spec.name
+        for example in examples:
+            assert detect_language(example) == spec.name, example
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("Dockerfile", "Dockerfile"),
+        ("docker/Dockerfile.prod", "Dockerfile"),
+        ("Makefile", "Makefile"),
+        ("lib/GNUmakefile", "Makefile"),
+        ("CMakeLists.txt", "CMake"),
+        ("cmake/FindFoo.cmake", "CMake"),
+        ("a/b/module.PY", "Python"),
+        ("include/stdio.h", "C"),
+        ("x.hpp", "C++"),
+        ("app.tsx", "TypeScript"),
+        ("run.sh", "Shell"),
+        (".bashrc", "Shell"),
+        ("README", None),
+        ("notes.txt", None),
+        ("image.png", None),
+    ],
+)
+def test_detect_language(path, language):
+    assert detect_language(path) == language
+
+
+def test_ambiguous_extensions_have_one_documented_owner():
+    for extension in AMBIGUOUS_EXTENSIONS:
+        assert extension in EXTENSION_OWNER
+    assert EXTENSION_OWNER[".h"] == "C" and EXTENSION_OWNER[".pl"] == "Perl" and EXTENSION_OWNER[".m"] == "MATLAB"
+
+
+def test_declared_labels_from_other_datasets_are_normalized():
+    assert normalize_language("c++") == "C++"
+    assert normalize_language("Python") == "Python"
+    assert normalize_language("bash") == "Shell"
+    assert normalize_language("Jupyter Notebook") is None
+    assert resolve_language("x.py", "Roff") == "Python"  # unknown label: fall back to the path
+    assert resolve_language("x.txt", "Go") == "Go"
+
+
+def test_grammars_exist_and_parse_a_real_snippet():
+    grammars = {spec.grammar for spec in LANGUAGE_SPECS if spec.grammar}
+    grammars |= {g for spec in LANGUAGE_SPECS for g in spec.grammar_by_extension.values() if g}
+    assert len(grammars) >= 60
+    for grammar in sorted(grammars):
+        assert get_parser(grammar) is not None, grammar
+    assert not get_parser(grammar_for("Python", "a.py")).parse(b"def f(x):\n    return x\n").root_node.has_error
+    assert get_parser(grammar_for("Python", "a.py")).parse(b"def f(:\n").root_node.has_error
+    assert grammar_for("TypeScript", "a.tsx") == "tsx"
+    assert grammar_for("Fortran", "old.f") is None  # fixed form: unchecked
+    assert grammar_for("Lean", "a.lean") is None
