@@ -19,9 +19,11 @@ import os
 from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from gzip import GzipFile
 from pathlib import Path
 from typing import Any
 
+import fsspec.compression
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -157,9 +159,16 @@ def build_executor(
 # --------------------------------------------------------------------------------------------------------------------
 
 
+# gzip at level 1: ~5x faster to write than the default level 9 on code, ~10% larger, read by any gzip reader.
+FAST_GZIP = "gzip_level1"
+fsspec.compression.register_compression(
+    FAST_GZIP, lambda file, mode="rb", **kwargs: GzipFile(fileobj=file, mode=mode, compresslevel=1), [], force=True
+)
+
+
 def kept_writer(output_dir: str) -> JsonlWriter:
     """Writes the surviving documents to ``<output_dir>/kept/<rank>.jsonl.gz``."""
-    return JsonlWriter(os.path.join(output_dir, "kept"))
+    return JsonlWriter(os.path.join(output_dir, "kept"), output_filename="${rank}.jsonl.gz", compression=FAST_GZIP)
 
 
 def exclusion_writer(output_dir: str, step: str) -> JsonlWriter:

@@ -14,12 +14,16 @@ not the problem:
   ``min_ngram_chars`` characters in total (``if __name__ == "__main__"`` style idioms, runs of numbers);
 * n-grams that occur in ``clean_reference`` texts (for the stdlib demo: none needed; see docs/code_files.md).
 
-The index is built once per task (lazily, at the first document) and shared by all documents of the task.
+The index is built once per task (lazily, at the first document) and shared by all documents of the task; with
+``cache_dir`` the first task saves it and the other tasks load it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import pickle
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -155,6 +159,22 @@ class BenchmarkNGramIndex:
         )
         return cls.from_texts(triples, config)
 
+    @classmethod
+    def cached(cls, config: DecontaminationConfig, cache_dir: str) -> BenchmarkNGramIndex:
+        """Load the index built for ``config`` from ``cache_dir``, building and saving it the first time."""
+        key = hashlib.sha256(repr(dataclasses.asdict(config)).encode()).hexdigest()[:16]
+        path = os.path.join(cache_dir, f"decontamination-index-{key}.pkl")
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        index = cls.from_benchmarks(config)
+        os.makedirs(cache_dir, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:
+            pickle.dump(index, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)  # atomic: concurrent tasks never read a partial file
+        return index
+
     def first_match(self, text: str) -> NGramMatch | None:
         """The first benchmark n-gram found in ``text``, or None."""
         if len(self.hashes) == 0:
@@ -185,15 +205,21 @@ class DecontaminationFilter(FunnelFilter):
         exclusion_writer: DiskWriter | None = None,
         index: BenchmarkNGramIndex | None = None,
         step_name: str = "decontamination",
+        cache_dir: str | None = None,
     ):
         super().__init__(step_name, exclusion_writer)
         self.config = config or DecontaminationConfig()
         self._index = index
+        self.cache_dir = cache_dir  # where the first task stores the built index for the other tasks
 
     @property
     def index(self) -> BenchmarkNGramIndex:
         if self._index is None:
-            self._index = BenchmarkNGramIndex.from_benchmarks(self.config)
+            self._index = (
+                BenchmarkNGramIndex.cached(self.config, self.cache_dir)
+                if self.cache_dir
+                else BenchmarkNGramIndex.from_benchmarks(self.config)
+            )
         return self._index
 
     def check(self, doc: Document) -> str | None:
