@@ -1,0 +1,522 @@
+"""The learned quality scorer: a pretrained causal LM + regression head (the paper's), or a fastText variant.
+
+LM scorer (facts §1): the backbone (any local path or Hub id; ``AutoModel``, i.e. the LM without its output layer)
+reads the *rubric prompt with the file* and a linear head maps the pooled hidden state to the rating scaled to
+[0, 1]; MSE loss; 1 epoch by default; transformers' Trainer (so ``accelerate launch`` spreads it over GPUs).
+
+* Pooling: ``mean`` over non-pad tokens (default) or the ``last`` non-pad token, as sequence classifiers do. Mean
+  pooling learns from little data (every token's state contributes); ``last`` is the usual choice for a large
+  pretrained backbone. Both are saved in ``scorer.json`` and applied identically at scoring time.
+* Truncation: the instructions are never cut; the file is cut (rubric rule, then to the token budget
+  ``max_length``).
+* The head's bias starts at the mean training label, so step 0 is the best constant predictor (in MSE).
+
+fastText scorer (for throughput-bound runs): ratings are binned (default ``0|1,2,3|4,5|6,7|8,9,10``), a supervised
+fastText classifier predicts the bin from the language and the file text (the constant rubric words carry no signal
+for a bag of n-grams), and the score is the expected value Σ p(bin)·mean rating of the bin.
+
+A scorer directory holds ``scorer.json`` (kind and settings), the weights, ``metrics.json`` (held-out MAE,
+class-balanced MAE and the constant baselines), ``confusion.png``, ``eval_predictions.jsonl`` and
+``calibration.json`` (the histogram of held-out scores, used to turn a drop fraction into a threshold in one pass).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from loguru import logger
+
+from datatrove_pipelines.quality.distribution import ScoreHistogram, round_score
+from datatrove_pipelines.quality.rubric import (
+    DEFAULT_MAX_CONTENT_CHARS,
+    MAX_RATING,
+    RUBRIC_VERSION,
+    prompt_parts,
+)
+
+SCORER_CONFIG = "scorer.json"
+KINDS = ("lm", "fasttext")
+POOLINGS = ("mean", "last")
+DEFAULT_FASTTEXT_BINS = "0|1,2,3|4,5|6,7|8,9,10"
+
+
+@dataclass
+class Example:
+    """One annotated file."""
+
+    id: str
+    language: str
+    text: str
+    rating: float
+
+
+@dataclass
+class ScorerTrainingConfig:
+    """``train-scorer`` settings; the LM defaults follow the paper (1 epoch, MSE on ratings scaled to [0, 1])."""
+
+    annotations_dir: str
+    output_dir: str
+    kind: str = "lm"  # lm | fasttext
+    base_model: str | None = None  # lm: a local path or Hub id of a pretrained causal LM
+    label_field: str = "rating"  # or rating_expected (expected-value annotations)
+    eval_fraction: float = 0.1
+    seed: int = 0
+    max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
+    # lm
+    max_length: int = 2048
+    pooling: str = "mean"
+    epochs: float = 1.0
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    weight_decay: float = 0.0
+    warmup: float = 0.05  # fraction of the steps
+    bf16: bool = False
+    device: str | None = None  # None: cuda when available
+    scoring_batch_size: int = 16
+    # fasttext
+    fasttext_bins: str = DEFAULT_FASTTEXT_BINS
+    fasttext_epochs: int = 25
+    fasttext_lr: float = 0.5
+    fasttext_dim: int = 100
+    fasttext_word_ngrams: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown scorer kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.kind == "lm" and not self.base_model:
+            raise ValueError("--kind lm needs --base-model (a pretrained causal LM: local path or Hub id)")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be in (0, 1) (got {self.eval_fraction})")
+        parse_bins(self.fasttext_bins)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def load_annotations(annotations_dir: str, label_field: str = "rating") -> tuple[list[Example], int]:
+    """Rated files from ``<annotations>/kept`` (or the folder itself); also the number skipped for a missing label."""
+    from datatrove_pipelines.quality.annotate import language_of, read_documents
+
+    folder = os.path.join(annotations_dir, "kept")
+    documents = read_documents(folder if os.path.isdir(folder) or "://" in folder else annotations_dir)
+    examples, skipped = [], 0
+    for doc in documents:
+        label = doc.metadata.get(label_field)
+        if not isinstance(label, (int, float)) or isinstance(label, bool) or not math.isfinite(label):
+            skipped += 1
+            continue
+        examples.append(Example(str(doc.id), language_of(doc), doc.text, float(label)))
+    return examples, skipped
+
+
+def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A seeded held-out split by hash of the document id (stable when annotations are added)."""
+
+    def unit(example: Example) -> float:
+        digest = hashlib.blake2b(f"split:{seed}:{example.id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    ranked = sorted(examples, key=unit)
+    n_eval = min(len(ranked) - 1, max(1, round(eval_fraction * len(ranked))))
+    if len(ranked) < 2:
+        raise ValueError(f"need at least 2 annotated files to train and evaluate a scorer (got {len(ranked)})")
+    return ranked[n_eval:], ranked[:n_eval]
+
+
+def regression_metrics(truth: list[float], predicted: list[float]) -> dict:
+    """MAE, class-balanced MAE (the mean of per-rating MAEs, ratings rounded) and RMSE on the 0..10 scale."""
+    per_class: dict[int, list[float]] = defaultdict(list)
+    for t, p in zip(truth, predicted, strict=True):
+        per_class[int(math.floor(t + 0.5))].append(abs(t - p))
+    errors = [abs(t - p) for t, p in zip(truth, predicted, strict=True)]
+    return {
+        "mae": round(statistics.fmean(errors), 4),
+        "class_balanced_mae": round(statistics.fmean(statistics.fmean(v) for v in per_class.values()), 4),
+        "rmse": round(math.sqrt(statistics.fmean(e * e for e in errors)), 4),
+        "per_rating": {r: {"n": len(v), "mae": round(statistics.fmean(v), 4)} for r, v in sorted(per_class.items())},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The LM scorer
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class PromptEncoder:
+    """Token ids of the rubric prompt for a file: full instructions, the file cut to fit ``max_length``."""
+
+    def __init__(self, tokenizer, max_length: int, max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.max_content_chars = max_content_chars
+
+    def encode(self, language: str, content: str) -> list[int]:
+        # cheap pre-cut: no token is shorter than one character, so the budget in tokens bounds the characters
+        parts = prompt_parts(language, content, self.max_content_chars)
+        prefix = self.tokenizer(parts.prefix)["input_ids"]
+        suffix = self.tokenizer(parts.suffix, add_special_tokens=False)["input_ids"]
+        budget = self.max_length - len(prefix) - len(suffix)
+        if budget < 16:
+            raise ValueError(
+                f"max_length {self.max_length} leaves no room for the file: the rubric prompt alone takes "
+                f"{len(prefix) + len(suffix)} tokens with this tokenizer; raise --max-length"
+            )
+        body = self.tokenizer(parts.content[: budget * 16], add_special_tokens=False)["input_ids"][:budget]
+        return prefix + body + suffix
+
+
+def _pad_batch(sequences: list[list[int]], pad_id: int):
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
+def _regression_model_class():
+    import torch
+
+    class RegressionScorerModel(torch.nn.Module):
+        """Backbone + pooling + linear head; returns ``{"loss", "logits"}`` as transformers' Trainer expects."""
+
+        def __init__(self, backbone, pooling: str, initial_bias: float = 0.5):
+            super().__init__()
+            self.backbone = backbone
+            self.pooling = pooling
+            hidden = backbone.config.hidden_size
+            self.head = torch.nn.Linear(hidden, 1)
+            torch.nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden))
+            torch.nn.init.constant_(self.head.bias, initial_bias)
+
+        def forward(self, input_ids, attention_mask, labels=None):
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            if self.pooling == "mean":
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            else:
+                last = attention_mask.sum(1) - 1
+                pooled = hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+            prediction = self.head(pooled.to(self.head.weight.dtype)).squeeze(-1)
+            loss = None
+            if labels is not None:
+                loss = torch.nn.functional.mse_loss(prediction.float(), labels.float())
+            return {"loss": loss, "logits": prediction}
+
+    return RegressionScorerModel
+
+
+class Scorer(Protocol):
+    kind: str
+
+    def score(self, items: list[tuple[str, str]]) -> list[float]:
+        """Scores on the 0..10 rating scale for (language, text) pairs, in order."""
+
+
+class LMScorer:
+    """A trained LM scorer, loaded for inference."""
+
+    kind = "lm"
+
+    def __init__(self, model, tokenizer, settings: dict, device: str, batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.device = device
+        self.batch_size = batch_size
+        self.encoder = PromptEncoder(tokenizer, settings["max_length"], settings["max_content_chars"])
+        self.pad_id = _pad_id(tokenizer)
+
+    @classmethod
+    def load(cls, scorer_dir: str, device: str | None = None, batch_size: int = 16, dtype: str | None = None):
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        settings = read_scorer_settings(scorer_dir)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        backbone_dir = os.path.join(scorer_dir, "backbone")
+        torch_dtype = getattr(torch, dtype) if dtype else None
+        backbone = AutoModel.from_pretrained(backbone_dir, dtype=torch_dtype)
+        model = _regression_model_class()(backbone, settings["pooling"])
+        model.head.load_state_dict(load_file(os.path.join(scorer_dir, "head.safetensors")))
+        model.to(device).eval()
+        return cls(model, AutoTokenizer.from_pretrained(backbone_dir), settings, device, batch_size)
+
+    def predict_encoded(self, encoded: list[list[int]]) -> list[float]:
+        import torch
+
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        outputs = [0.0] * len(encoded)
+        with torch.no_grad():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                ids, mask = _pad_batch([encoded[i] for i in chunk], self.pad_id)
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))["logits"]
+                for i, value in zip(chunk, logits.float().cpu().tolist(), strict=True):
+                    outputs[i] = round_score(value * MAX_RATING)
+        return outputs
+
+    def score(self, items: list[tuple[str, str]]) -> list[float]:
+        return self.predict_encoded([self.encoder.encode(language, text) for language, text in items])
+
+
+def _pad_id(tokenizer) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _train_lm(config: ScorerTrainingConfig, train: list[Example], output: Path) -> LMScorer:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModel, AutoTokenizer, Trainer, TrainingArguments, set_seed
+
+    set_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    backbone = AutoModel.from_pretrained(config.base_model)
+    encoder = PromptEncoder(tokenizer, config.max_length, config.max_content_chars)
+    labels = [min(1.0, max(0.0, e.rating / MAX_RATING)) for e in train]
+    model = _regression_model_class()(backbone, config.pooling, initial_bias=statistics.fmean(labels))
+    features = [
+        {"input_ids": encoder.encode(e.language, e.text), "labels": label}
+        for e, label in zip(train, labels, strict=True)
+    ]
+    pad_id = _pad_id(tokenizer)
+
+    def collate(batch: list[dict]) -> dict:
+        ids, mask = _pad_batch([item["input_ids"] for item in batch], pad_id)
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": torch.tensor([item["labels"] for item in batch], dtype=torch.float32),
+        }
+
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory(prefix="scorer-trainer-") as trainer_dir:
+        args = TrainingArguments(
+            output_dir=trainer_dir,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            warmup_steps=config.warmup,
+            lr_scheduler_type="linear",
+            logging_steps=max(1, len(features) // (config.batch_size * 10)),
+            save_strategy="no",
+            report_to="none",
+            remove_unused_columns=False,
+            bf16=config.bf16,
+            use_cpu=device == "cpu",
+            seed=config.seed,
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collate)
+        trainer.train()
+    model = trainer.model
+    (output / "backbone").mkdir(parents=True, exist_ok=True)
+    model.backbone.save_pretrained(output / "backbone")
+    tokenizer.save_pretrained(output / "backbone")
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}, output / "head.safetensors"
+    )
+    settings = {"max_length": config.max_length, "max_content_chars": config.max_content_chars}
+    model.to(device).eval()
+    return LMScorer(model, tokenizer, settings, device, config.scoring_batch_size)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The fastText scorer
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def parse_bins(spec: str) -> list[list[int]]:
+    """``"0|1,2,3|4,5"`` -> [[0], [1, 2, 3], [4, 5]]; every rating 0..10 must be in exactly one bin."""
+    try:
+        bins = [[int(r) for r in group.split(",")] for group in spec.split("|")]
+    except ValueError as error:
+        raise ValueError(f"bad --fasttext-bins {spec!r}: groups of integers separated by '|'") from error
+    flat = sorted(r for group in bins for r in group)
+    if flat != list(range(MAX_RATING + 1)):
+        raise ValueError(f"--fasttext-bins {spec!r} must cover each rating 0..{MAX_RATING} exactly once")
+    return bins
+
+
+def fasttext_text(language: str, text: str, max_chars: int) -> str:
+    """One line for fastText: a language token and the file's whitespace-separated tokens."""
+    language_token = "__lang_" + "".join(c if c.isalnum() else "_" for c in language.lower())
+    return f"{language_token} {' '.join(text[:max_chars].split())}"
+
+
+class FastTextScorer:
+    """A trained fastText scorer: expected rating from the bin probabilities."""
+
+    kind = "fasttext"
+
+    def __init__(self, model, settings: dict):
+        self.model = model
+        self.settings = settings
+        self.values = {f"__label__{i}": v for i, v in enumerate(settings["bin_values"])}
+
+    @classmethod
+    def load(cls, scorer_dir: str, **_) -> FastTextScorer:
+        import fasttext
+
+        settings = read_scorer_settings(scorer_dir)
+        return cls(fasttext.load_model(os.path.join(scorer_dir, "model.bin")), settings)
+
+    def score(self, items: list[tuple[str, str]]) -> list[float]:
+        if not items:
+            return []
+        lines = [fasttext_text(language, text, self.settings["max_content_chars"]) for language, text in items]
+        labels, probabilities = self.model.predict(lines, k=-1)
+        scores = []
+        for row_labels, row_probabilities in zip(labels, probabilities, strict=True):
+            total = float(sum(row_probabilities)) or 1.0
+            value = sum(self.values[label] * float(p) for label, p in zip(row_labels, row_probabilities, strict=True))
+            scores.append(round_score(value / total))
+        return scores
+
+
+def _train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: Path) -> FastTextScorer:
+    import fasttext
+
+    bins = parse_bins(config.fasttext_bins)
+    bin_of = {rating: index for index, group in enumerate(bins) for rating in group}
+    members: dict[int, list[float]] = defaultdict(list)
+    for example in train:
+        members[bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]].append(example.rating)
+    values = [statistics.fmean(members[i]) if members[i] else statistics.fmean(group) for i, group in enumerate(bins)]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
+        for example in train:
+            label = bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]
+            handle.write(
+                f"__label__{label} {fasttext_text(example.language, example.text, config.max_content_chars)}\n"
+            )
+        train_file = handle.name
+    try:
+        model = fasttext.train_supervised(
+            input=train_file,
+            epoch=config.fasttext_epochs,
+            lr=config.fasttext_lr,
+            dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
+            wordNgrams=config.fasttext_word_ngrams,
+            minCount=1,
+            thread=max(1, min(4, os.cpu_count() or 1)),
+            seed=config.seed,
+            verbose=0,
+        )
+    finally:
+        os.unlink(train_file)
+    model.save_model(str(output / "model.bin"))
+    settings = {
+        "bins": bins,
+        "bin_values": [round(v, 4) for v in values],
+        "max_content_chars": config.max_content_chars,
+    }
+    return FastTextScorer(model, settings)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training, evaluation, loading
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def read_scorer_settings(scorer_dir: str) -> dict:
+    path = os.path.join(scorer_dir, SCORER_CONFIG)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{scorer_dir} is not a scorer directory (no {SCORER_CONFIG}); run train-scorer first")
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def load_scorer(scorer_dir: str, device: str | None = None, batch_size: int = 16, dtype: str | None = None) -> Scorer:
+    """The scorer saved in ``scorer_dir`` by :func:`train_scorer` (kind read from ``scorer.json``)."""
+    kind = read_scorer_settings(scorer_dir)["kind"]
+    if kind == "lm":
+        return LMScorer.load(scorer_dir, device=device, batch_size=batch_size, dtype=dtype)
+    if kind == "fasttext":
+        return FastTextScorer.load(scorer_dir)
+    raise ValueError(f"{scorer_dir}: unknown scorer kind {kind!r}")
+
+
+def train_scorer(config: ScorerTrainingConfig) -> dict:
+    """Train on the annotations, evaluate on the held-out split, write the scorer directory; returns metrics."""
+    from datatrove_pipelines.quality.plots import plot_confusion
+
+    examples, skipped = load_annotations(config.annotations_dir, config.label_field)
+    if not examples:
+        raise ValueError(f"no annotated files with a numeric {config.label_field!r} under {config.annotations_dir}")
+    train, held_out = split_examples(examples, config.eval_fraction, config.seed)
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    logger.info(f"training a {config.kind} scorer on {len(train)} files, evaluating on {len(held_out)}")
+    started = time.perf_counter()
+    scorer: Scorer = (
+        _train_lm(config, train, output) if config.kind == "lm" else _train_fasttext(config, train, output)
+    )
+    train_seconds = time.perf_counter() - started
+    predictions = scorer.score([(e.language, e.text) for e in held_out])
+    truth = [e.rating for e in held_out]
+
+    train_labels = [e.rating for e in train]
+    constant_median, constant_mean = statistics.median(train_labels), statistics.fmean(train_labels)
+    metrics = {
+        "kind": config.kind,
+        "n_train": len(train),
+        "n_eval": len(held_out),
+        "skipped_without_label": skipped,
+        "train_seconds": round(train_seconds, 2),
+        **regression_metrics(truth, predictions),
+        "constant_median": constant_median,
+        "constant_median_mae": regression_metrics(truth, [constant_median] * len(truth))["mae"],
+        "constant_median_class_balanced_mae": regression_metrics(truth, [constant_median] * len(truth))[
+            "class_balanced_mae"
+        ],
+        "constant_mean": round(constant_mean, 4),
+        "constant_mean_mae": regression_metrics(truth, [constant_mean] * len(truth))["mae"],
+    }
+    settings = {
+        "kind": config.kind,
+        "rubric_version": RUBRIC_VERSION,
+        "rating_scale": MAX_RATING,
+        "label_field": config.label_field,
+        "training": {k: v for k, v in asdict(config).items() if k not in ("annotations_dir", "output_dir")},
+        **getattr(scorer, "settings", {}),
+    }
+    if config.kind == "lm":
+        settings.update(base_model=config.base_model, pooling=config.pooling)
+    with open(output / SCORER_CONFIG, "w") as handle:
+        json.dump(settings, handle, indent=2)
+    with open(output / "metrics.json", "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    with open(output / "eval_predictions.jsonl", "w") as handle:
+        for example, predicted in zip(held_out, predictions, strict=True):
+            record = {"id": example.id, "language": example.language, "rating": example.rating, "score": predicted}
+            handle.write(json.dumps(record) + "\n")
+    calibration = ScoreHistogram()
+    for example, predicted in zip(held_out, predictions, strict=True):
+        calibration.add(example.language, predicted)
+    calibration.save(str(output / "calibration.json"))
+    plot_confusion(truth, predictions, str(output / "confusion.png"), title=f"{config.kind} scorer, held-out files")
+    return metrics
