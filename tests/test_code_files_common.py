@@ -1,0 +1,95 @@
+"""The shared funnel machinery: FunnelFilter accounting, the invariant check, executor flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from datatrove.data import Document
+
+from datatrove_pipelines.common import (
+    ExecutorConfig,
+    FunnelFilter,
+    FunnelInvariantError,
+    add_executor_arguments,
+    build_executor,
+    check_funnel,
+    exclusion_writer,
+    executor_config_from_args,
+    format_funnel,
+    kept_writer,
+    write_stats,
+)
+
+
+class DropOdd(FunnelFilter):
+    def check(self, doc: Document) -> str | None:
+        if doc.id == "boom":
+            raise RuntimeError("bad input")
+        return "odd" if int(doc.metadata["size"]) % 2 else None
+
+
+def make_documents(rank: int):
+    for size in range(6):
+        yield Document(text="x" * size, id=f"{rank}-{size}", metadata={"size": size})
+    yield Document(text="?", id="boom", metadata={"size": 1})
+
+
+def test_funnel_filter_counts_and_writes_exclusions(tmp_path):
+    out = str(tmp_path)
+
+    def reader(data, rank, world_size):
+        yield from make_documents(rank)
+
+    executor = build_executor(
+        [reader, DropOdd("odd", exclusion_writer(out, "odd")), kept_writer(out)],
+        ExecutorConfig(tasks=2, workers=1),
+        str(tmp_path / "logs"),
+        job_name="t",
+    )
+    executor.run()
+    stats = write_stats(out, [str(tmp_path / "logs")])
+    step = stats["steps"]["odd"]
+    assert step["docs_in"] == 14 and step["docs_kept"] == 6 and step["docs_excluded"] == 8
+    assert step["bytes_in"] == 2 * (15 + 1) and step["bytes_kept"] == 2 * (0 + 2 + 4)
+    assert step["reasons"]["error:RuntimeError"]["docs"] == 2  # a crashing check excludes, never crashes
+    assert json.loads((tmp_path / "stats.json").read_text()) == stats
+    assert "odd=6" in format_funnel(stats)
+    assert sorted(p.name for p in (tmp_path / "excluded" / "odd").iterdir()) == ["00000.jsonl.gz", "00001.jsonl.gz"]
+
+
+def _step(docs_in, kept, excluded, reasons):
+    return {
+        "docs_in": docs_in,
+        "bytes_in": 0,
+        "docs_kept": kept,
+        "bytes_kept": 0,
+        "docs_excluded": excluded,
+        "bytes_excluded": 0,
+        "reasons": {name: {"docs": n, "bytes": 0} for name, n in reasons.items()},
+        "notes": {},
+    }
+
+
+def test_invariant_violations_are_caught():
+    check_funnel({"a": _step(10, 7, 3, {"r": 3}), "b": _step(7, 7, 0, {})})
+    with pytest.raises(FunnelInvariantError, match="in != "):
+        check_funnel({"a": _step(10, 7, 2, {"r": 2})})
+    with pytest.raises(FunnelInvariantError, match="received"):  # documents lost between steps
+        check_funnel({"a": _step(10, 7, 3, {"r": 3}), "b": _step(6, 6, 0, {})})
+    with pytest.raises(FunnelInvariantError, match="reasons"):
+        check_funnel({"a": _step(10, 7, 3, {"r": 1})})
+
+
+def test_executor_flags_and_errors():
+    parser = argparse.ArgumentParser()
+    add_executor_arguments(parser)
+    config = executor_config_from_args(parser.parse_args(["--tasks", "4", "--workers", "2"]))
+    assert (config.executor, config.tasks, config.workers) == ("local", 4, 2)
+    with pytest.raises(ValueError, match="partition"):
+        ExecutorConfig(executor="slurm")
+    with pytest.raises(ValueError, match="unknown executor"):
+        ExecutorConfig(executor="spark")
+    with pytest.raises(ValueError, match="workers"):
+        ExecutorConfig(workers=0)
