@@ -205,6 +205,9 @@ def transformers_model(
         override_chat_template=mode == "instruct",
     )
     model = TransformersModel(config)
+    if temperature > 0:
+        # lighteval passes temperature but not do_sample; without it transformers decodes greedily (and refuses n>1).
+        model.generation_config_dict["do_sample"] = True
     return _per_document_prompts(model, mode)
 
 

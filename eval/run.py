@@ -70,9 +70,12 @@ def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limi
     parameters = PipelineParameters(
         launcher_type=ParallelismManager.NONE, max_samples=limit, bootstrap_iters=0, remove_reasoning_tags=True
     )
-    return SuitePipeline(
+    pipeline = SuitePipeline(
         tasks=",".join(task_names), pipeline_parameters=parameters, evaluation_tracker=tracker, model=model
     )
+    # The Pipeline hands the registry to model._cache (a NoCache); None then turns lighteval's disk cache off.
+    pipeline.model._cache = None
+    return pipeline
 
 
 def _load_model(args: argparse.Namespace) -> Any:

@@ -58,7 +58,10 @@ def solution_code(problem: Problem, completion: str, mode: str) -> str:
         return problem.prompt + code
     # MultiPL-E: its tests close the prompt's function, so keep the prompt and splice in the answer's body.
     body = brace_body(code, last_code_line(problem.prompt))
-    return problem.prompt + (body if body is not None else code)
+    if body is None:
+        return problem.prompt + code
+    # Most MultiPL-E test suites start by closing the function (their base stop sequence is "\n}"); JS/TS do not.
+    return problem.prompt + body + ("" if problem.test.lstrip().startswith("}") else "\n}\n")
 
 
 def sample_program(specific: dict[str, Any], completion: str) -> Program:
