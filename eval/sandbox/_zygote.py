@@ -5,12 +5,13 @@ expensive isolation once (namespaces, a read-only minimal root, chroot) and then
 a few forks instead of a namespace build plus an interpreter start. Python programs run in the forked interpreter
 itself (no exec), which is where most of the speed comes from.
 
-Process tree per request (namespace mode)::
+Process tree (namespace mode)::
 
-    zygote (chrooted; own mount/net/ipc/uts [and user] namespaces; trusted)
-      └─ C1: new mount + PID namespace; fresh tmpfs /work, /tmp, /dev/shm; writes the source files
-           └─ C2: PID 1 of the new PID namespace; mounts /proc; supervises each phase (timeouts, output caps)
-                └─ C3: the untrusted program: rlimits, no privileges, closed fds, scrubbed env
+    zygote (PID 1 of its own PID namespace; chrooted; own mount/net/ipc/uts [and user] namespaces; trusted)
+      └─ C2: per request: new mount + PID namespace, fresh tmpfs /work, /tmp, /dev/shm (set up by the zygote,
+           which then returns to its own namespaces with setns); PID 1 there; mounts /proc; supervises each
+           phase (timeouts, output caps)
+           └─ C3: the untrusted program: rlimits, no privileges, closed fds, scrubbed env
 
 When C2 exits the kernel kills every process left in the PID namespace, so nothing outlives a request. This file
 must only import the standard library: it runs with ``-I -S`` and, once chrooted, may not find anything else.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import json
 import os
 import resource
@@ -147,6 +149,10 @@ class State:
         self.warnings: list[str] = []
         self.proc_ok = True
         self.fallback_base = ""
+        self.unreaped: list[int] = []  # finished requests' supervisors, reaped lazily
+        self.base_mnt_fd = -1  # the zygote's own mount and PID namespaces, to return to after each request
+        self.base_pid_fd = -1
+        self.root_in_base = ""  # where the sandbox root is mounted, as seen before the chroot
 
 
 def _probe(fn) -> bool:
@@ -269,6 +275,23 @@ def _build_namespaces(cfg: dict, st: State, flavor: str) -> None:
         os.makedirs(root + d, exist_ok=True)
     os.chmod(root + "/tmp", 0o1777)
     mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    # The zygote continues as PID 1 of a PID namespace of its own: per-request PID namespaces are then nested in
+    # one that this (possibly unprivileged) user namespace owns, which is what `setns` back to it requires.
+    unshare(CLONE_NEWPID)
+    child = os.fork()
+    if child:  # the original process only mirrors the zygote's fate, so the caller's Popen sees it
+        os.closerange(0, 1 << 16)
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    st.base_mnt_fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    st.base_pid_fd = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    st.root_in_base = root
     os.chroot(root)
     os.chdir("/")
 
@@ -292,31 +315,119 @@ def _remount_readonly(target: str) -> None:
 
 
 def handle(req: dict, st: State) -> dict:
+    """Run one request: fresh namespaces and directories, then a forked PID-1 supervisor (C2) that replies.
+
+    With namespaces the zygote itself steps into a new mount namespace (and sets a new PID namespace for its next
+    child), prepares the directories, forks C2 and steps back with ``setns``: one fork per request instead of two.
+    The reply goes out as soon as C2's result frame is complete, so tearing down the finished request's namespaces
+    overlaps with the caller's next request. The fallback mode instead waits and then cleans up, because its
+    clean-up kills every process of the shared sandbox uid.
+    """
+    _reap_finished(st)
     r, w = os.pipe()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # C1
+    namespaces = st.isolation == "namespaces"
+    work = ""
+    try:
+        if namespaces:
+            unshare(CLONE_NEWNS | CLONE_NEWPID)
+            try:
+                work, tmp = _prepare_namespace_dirs(req, st)
+                pid = _fork_supervisor(req, st, work, tmp, r, w)
+            finally:
+                _return_to_base_namespaces(st)
+        else:
+            work = tempfile.mkdtemp(dir=st.fallback_base)
+            tmp = os.path.join(work, ".tmp")
+            os.mkdir(tmp)
+            if st.sandbox_uid is not None:
+                os.chown(work, st.sandbox_uid, st.sandbox_uid)
+                os.chown(tmp, st.sandbox_uid, st.sandbox_uid)
+            _write_files(req, work, st.sandbox_uid)
+            pid = _fork_supervisor(req, st, work, tmp, r, w)
+    except OSError as exc:
         os.close(r)
+        os.close(w)
+        if work and not namespaces:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"error": f"sandbox could not prepare the run: {exc}"}
+    os.close(w)
+    try:
+        resp = recv(r)
+    except (OSError, ValueError):
+        resp = None
+    finally:
+        os.close(r)
+    if resp is None or not namespaces:
+        _, status = os.waitpid(pid, 0)
+        if not namespaces:
+            _kill_uid(st.sandbox_uid)
+            shutil.rmtree(work, ignore_errors=True)
+        if resp is None:
+            return {"error": f"sandbox supervisor died (wait status {status})"}
+    else:
+        st.unreaped.append(pid)
+    return resp
+
+
+def _prepare_namespace_dirs(req: dict, st: State) -> tuple[str, str]:
+    uid = st.sandbox_uid
+    size = int(req.get("workdir_mb", 256))
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,nr_inodes=16k,mode=0755{owner}")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,nr_inodes=16k,mode=1777")
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=1k,mode=1777")
+    _write_files(req, "/work", uid)
+    return "/work", "/tmp"
+
+
+def _write_files(req: dict, work: str, uid: int | None) -> None:
+    for name, content in req["files"].items():
+        path = os.path.join(work, os.path.basename(name))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+        if uid is not None:
+            os.chown(path, uid, uid)
+
+
+def _return_to_base_namespaces(st: State) -> None:
+    """Undo the per-request unshare: back to the zygote's mount namespace (and chroot), and its PID namespace."""
+    _check(_libc.setns(st.base_mnt_fd, CLONE_NEWNS), "setns(mnt)")
+    os.chroot(st.root_in_base)  # entering a mount namespace resets the root to that namespace's root
+    os.chdir("/")
+    _check(_libc.setns(st.base_pid_fd, CLONE_NEWPID), "setns(pid)")
+
+
+def _fork_supervisor(req: dict, st: State, work: str, tmp: str, r: int, w: int) -> int:
+    pid = os.fork()
+    if pid == 0:  # C2
         code = 0
         try:
-            _request_child(req, st, w)
+            os.close(r)
+            out = _supervise(req, st, work, tmp)
         except BaseException:
-            _safe_write(w, json.dumps({"error": "sandbox internal error: " + traceback.format_exc(limit=4)}).encode())
+            out = {"error": "sandbox supervisor error: " + traceback.format_exc(limit=4)}
             code = 1
+        _send_frame(w, out)
         os._exit(code)
-    os.close(w)
-    chunks = []
-    while True:
-        chunk = os.read(r, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    data = b"".join(chunks)
-    if not data:
-        return {"error": f"sandbox request process died (wait status {status})"}
-    return json.loads(data)
+    return pid
+
+
+def _reap_finished(st: State) -> None:
+    for pid in list(st.unreaped):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            st.unreaped.remove(pid)
+
+
+def _send_frame(fd: int, obj: dict) -> None:
+    try:
+        send(fd, obj)
+    except OSError:
+        pass
 
 
 def _safe_write(fd: int, data: bytes) -> None:
@@ -325,50 +436,6 @@ def _safe_write(fd: int, data: bytes) -> None:
             data = data[os.write(fd, data) :]
     except OSError:
         pass
-
-
-def _request_child(req: dict, st: State, result_fd: int) -> None:
-    """C1: private mount and PID namespaces with fresh writable directories, then the PID-1 supervisor."""
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    uid = st.sandbox_uid
-    workdir_mb = int(req.get("workdir_mb", 256))
-    if st.isolation == "namespaces":
-        unshare(CLONE_NEWNS | CLONE_NEWPID)
-        owner = f",uid={uid},gid={uid}" if uid is not None else ""
-        mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, f"size={workdir_mb}m,nr_inodes=16k,mode=0755{owner}")
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={workdir_mb}m,nr_inodes=16k,mode=1777")
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=1k,mode=1777")
-        work, tmp = "/work", "/tmp"
-    else:
-        work = tempfile.mkdtemp(dir=st.fallback_base)
-        tmp = os.path.join(work, ".tmp")
-        os.mkdir(tmp)
-        if uid is not None:
-            os.chown(work, uid, uid)
-            os.chown(tmp, uid, uid)
-    try:
-        for name, content in req["files"].items():
-            path = os.path.join(work, name)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(content)
-            if uid is not None:
-                os.chown(path, uid, uid)
-        pid = os.fork()
-        if pid == 0:  # C2
-            code = 0
-            try:
-                out = _supervise(req, st, work, tmp)
-            except BaseException:
-                out = {"error": "sandbox supervisor error: " + traceback.format_exc(limit=4)}
-                code = 1
-            _safe_write(result_fd, json.dumps(out).encode())
-            os._exit(code)
-        os.close(result_fd)
-        os.waitpid(pid, 0)
-    finally:
-        if st.isolation != "namespaces":
-            _kill_uid(uid)
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _kill_uid(uid: int | None) -> None:
@@ -390,7 +457,10 @@ def _subst(value: str, work: str, tmp: str) -> str:
 
 
 def _supervise(req: dict, st: State, work: str, tmp: str) -> dict:
-    """C2: PID 1 of the request's namespace (or a subreaper in fallback mode); runs the phases in order."""
+    """C2: PID 1 of the request's namespace (or a subreaper in fallback mode); runs the phases in order.
+
+    Dies with the zygote (PDEATHSIG), and then the kernel kills everything left in the PID namespace.
+    """
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     prctl(PR_SET_DUMPABLE, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -426,6 +496,7 @@ def _kill_all(st: State, pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+        _kill_uid(st.sandbox_uid)  # as root: also what escaped the process group
 
 
 def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict) -> dict:
@@ -529,7 +600,7 @@ def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict
         os.close(pidfd)
     if in_w >= 0:
         os.close(in_w)
-    rusage_cpu += _reap_all()
+    rusage_cpu += _reap_all(blocking=st.isolation == "namespaces")
     os.set_blocking(err_r2, False)
     try:
         exec_error = os.read(err_r2, 4096).decode(errors="replace")
@@ -557,14 +628,21 @@ def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict
     }
 
 
-def _reap_all() -> float:
+def _reap_all(blocking: bool) -> float:
+    """Reap the program's tree. Without namespaces, something that escaped the kill may never exit: give up."""
     cpu = 0.0
+    give_up = time.monotonic() + 0.5
     while True:
         try:
-            _, _, ru = os.wait4(-1, 0)
+            pid, _, ru = os.wait4(-1, 0 if blocking else os.WNOHANG)
         except ChildProcessError:
             return cpu
         except InterruptedError:
+            continue
+        if pid == 0:
+            if time.monotonic() > give_up:
+                return cpu
+            time.sleep(0.005)
             continue
         cpu += ru.ru_utime + ru.ru_stime
 
@@ -617,6 +695,7 @@ def _child(ph: dict, st: State, work: str, in_r: int, out_w: int, err_w: int, re
         env = ph["env"]
         if ph.get("python_inprocess"):
             os.close(report)
+            gc.enable()
             _python_inprocess(ph["argv"][1], env)
         os.execve(ph["argv"][0], ph["argv"], env)
     except BaseException as exc:
@@ -707,6 +786,10 @@ def main() -> None:
         send(wfd, {"ready": False, "error": str(exc)})
         return
     send(wfd, {"ready": True, "isolation": st.isolation, "flavor": st.flavor, "warnings": st.warnings})
+    # Pre-fork server hygiene: move everything allocated so far out of the collector's reach, and collect nothing
+    # in the trusted processes. A collection in a forked child walks (and so copies) the whole inherited heap.
+    gc.freeze()
+    gc.disable()
     while True:
         req = recv(rfd)
         if req is None:
