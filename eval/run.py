@@ -109,7 +109,7 @@ def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -
         fim_format = find_fim_format(tokenizer)  # fails clearly when the model has no FIM tokens
     max_context = args.max_context or (model.max_length if tokenizer is not None else 32768)
     count_tokens = (lambda text: len(tokenizer(text)["input_ids"])) if tokenizer is not None else None
-    ks = tuple(int(k) for k in args.k.split(",")) if args.k else tuple(k for k in (1, 10, 100) if k <= args.n_samples)
+    ks = tuple(int(k) for k in args.k.split(",")) if args.k else tuple(sorted({k for k in (1, 10, 100) if k <= args.n_samples} | {args.n_samples}))
     return TaskOptions(
         mode=args.mode,
         n_samples=args.n_samples,
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", default=None, help="vLLM's OpenAI-compatible server (with --backend vllm)")
     parser.add_argument("--mode", choices=("base", "instruct"), default="base")
     parser.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k for k <= n)")
-    parser.add_argument("--k", default=None, help="comma-separated k values (default: 1, 10, 100 up to n)")
+    parser.add_argument("--k", default=None, help="comma-separated k values (default: 1, 10, 100 up to n, and n)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only this many problems per task")
     parser.add_argument("--data-dir", default=None, help="local benchmark directory (else the Hub)")
     parser.add_argument("--samples", default=None, help="JSONL of {task_id, completion}: evaluate these instead")
