@@ -29,7 +29,7 @@ from eval.needle import recalled
 from eval.prompts import base_prompt, cruxeval_answer, defines, extract_code_block, python_imports
 
 # Kinds of check, as documents name them.
-EXECUTED_KINDS = ("humaneval", "mbpp", "evalplus", "multipl_e", "cruxeval_input", "cruxeval_output")
+EXECUTED_KINDS = ("humaneval", "mbpp", "evalplus", "multipl_e", "cruxeval_input", "cruxeval_output", "lcb")
 EXACT_MATCH_KINDS = ("fim", "needle")
 
 
@@ -66,6 +66,12 @@ def solution_code(problem: Problem, completion: str, mode: str) -> str:
 
 def sample_program(specific: dict[str, Any], completion: str) -> Program:
     kind, mode = specific["kind"], specific["mode"]
+    if kind == "lcb":
+        from eval.livecodebench import extract_answer_code, livecodebench_program
+
+        return livecodebench_program(
+            extract_answer_code(completion), specific["inputs"], specific["outputs"], specific.get("fn_name")
+        )
     problem = problem_for(specific)
     if kind in ("cruxeval_input", "cruxeval_output"):
         direction = kind.rsplit("_", 1)[1]
