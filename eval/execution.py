@@ -31,6 +31,8 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 1024
 # Differential testing runs the canonical solution too and can have ~1000 inputs.
 EVALPLUS_TIMEOUT_S = 60.0
+# EvalPlus's default memory cap (EVALPLUS_MAX_MEMORY_BYTES = 4 GiB): some plus inputs need it (e.g. Mbpp/255).
+EVALPLUS_MEMORY_MB = 4096
 BATCH_SIZE = 100
 # EvalPlus's per-input limits (evalplus.config): max(min, factor * time of the canonical solution).
 EVALPLUS_MIN_TIME_LIMIT_S = 1.0
@@ -236,7 +238,7 @@ def evalplus_program(problem: Problem, solution: str) -> Program:
     code = EVALPLUS_HARNESS.replace("__ORACLES__", "import math\n" + oracle_source).replace(
         "__PAYLOAD__", repr(encoded)
     )
-    return Program("python", code, timeout_s=EVALPLUS_TIMEOUT_S)
+    return Program("python", code, timeout_s=EVALPLUS_TIMEOUT_S, memory_mb=EVALPLUS_MEMORY_MB)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

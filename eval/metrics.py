@@ -51,7 +51,9 @@ class SampleJudge:
         return list(texts or [""])
 
     def ensure(self, docs: list[Doc], responses: list[ModelResponse]) -> None:
-        pending = [(doc, resp) for doc, resp in zip(docs, responses, strict=True) if self._key(doc) not in self.records]
+        pending = [
+            (doc, resp) for doc, resp in zip(docs, responses, strict=True) if self._key(doc) not in self.records
+        ]
         samples = [(doc.specific, text) for doc, resp in pending for text in self._completions(resp)]
         outcomes = iter(judge(samples, workers=self.workers))
         for doc, response in pending:

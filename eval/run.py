@@ -109,7 +109,11 @@ def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -
         fim_format = find_fim_format(tokenizer)  # fails clearly when the model has no FIM tokens
     max_context = args.max_context or (model.max_length if tokenizer is not None else 32768)
     count_tokens = (lambda text: len(tokenizer(text)["input_ids"])) if tokenizer is not None else None
-    ks = tuple(int(k) for k in args.k.split(",")) if args.k else tuple(sorted({k for k in (1, 10, 100) if k <= args.n_samples} | {args.n_samples}))
+    ks = (
+        tuple(int(k) for k in args.k.split(","))
+        if args.k
+        else tuple(sorted({k for k in (1, 10, 100) if k <= args.n_samples} | {args.n_samples}))
+    )
     return TaskOptions(
         mode=args.mode,
         n_samples=args.n_samples,

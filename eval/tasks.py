@@ -3,9 +3,9 @@
 ``build_task_configs(TaskOptions(...))`` returns ``LightevalTaskConfig`` objects whose rows come from
 :func:`eval.benchmarks.load_benchmark` (Hub or ``--data-dir``), whose prompt function formats a row for the chosen
 mode (base completion or instruct chat), and whose metrics execute samples in the sandbox (:mod:`eval.metrics`).
-``TASKS_TABLE`` (default options: base mode, n=1, ``$SEED_CODER_BENCHMARKS_DIR`` or the Hub) makes this module usable
-as a lighteval ``--custom-tasks`` file too, but lighteval's CLI imports every built-in task and fails offline:
-use ``python -m eval.run``.
+There is no static ``TASKS_TABLE``: the configs depend on the run (mode, n, the model's FIM tokens and context
+length), and lighteval's CLI imports every built-in task and fails offline, so the suite runs through
+``python -m eval.run``, which registers only these configs in lighteval's Registry.
 """
 
 from __future__ import annotations
@@ -62,8 +62,6 @@ class TaskSpec:
     generation_size: int = 512
     raw_prompt: bool = False  # FIM and needle prompts are never wrapped in a chat template
     exact_match: bool = False
-    # References that are known to fail on this data (documented, not hidden): the self-check's expectation.
-    reference_expected_complete: bool = True
 
 
 TASK_SPECS: dict[str, TaskSpec] = {
@@ -71,9 +69,9 @@ TASK_SPECS: dict[str, TaskSpec] = {
     for spec in [
         TaskSpec("humaneval", "humaneval", "humaneval"),
         TaskSpec("humaneval_plus", "evalplus", "humaneval_plus"),
-        TaskSpec("mbpp", "mbpp", "mbpp", reference_expected_complete=False),
+        TaskSpec("mbpp", "mbpp", "mbpp"),
         TaskSpec("mbpp_sanitized", "mbpp", "mbpp_sanitized"),
-        TaskSpec("mbpp_plus", "evalplus", "mbpp_plus", reference_expected_complete=False),
+        TaskSpec("mbpp_plus", "evalplus", "mbpp_plus"),
         *[TaskSpec(f"multipl_e_{lang}", "multipl_e", f"multipl_e_{lang}") for lang in MULTIPL_E_LANGUAGES],
         TaskSpec("cruxeval_input", "cruxeval_input", "cruxeval", generation_size=256),
         TaskSpec("cruxeval_output", "cruxeval_output", "cruxeval", generation_size=256),
@@ -225,11 +223,3 @@ def build_task_config(name: str, options: TaskOptions) -> LightevalTaskConfig:
 
 def build_task_configs(names: list[str], options: TaskOptions) -> list[LightevalTaskConfig]:
     return [build_task_config(name, options) for name in names]
-
-
-def uses_raw_prompt(name: str) -> bool:
-    return name in TASK_SPECS and TASK_SPECS[name].raw_prompt
-
-
-# As a lighteval custom-tasks module: the code tasks with default options (data loads lazily, in the runner).
-TASKS_TABLE: list[LightevalTaskConfig] = []
