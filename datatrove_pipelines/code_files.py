@@ -90,11 +90,7 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
         SyntaxCheckFilter(config.syntax, exclusion_writer(out, "syntax")),
     ]
     if config.decontaminate:
-        filtering.append(
-            DecontaminationFilter(
-                config.decontamination, exclusion_writer(out, "decontamination"), cache_dir=os.path.join(work, "index")
-            )
-        )
+        filtering.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
     filtering.append(kept_writer(out))
     return {
         "prepare": prepare,

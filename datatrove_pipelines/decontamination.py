@@ -14,27 +14,29 @@ not the problem:
   ``min_ngram_chars`` characters in total (``if __name__ == "__main__"`` style idioms, runs of numbers);
 * n-grams that occur in ``clean_reference`` texts (for the stdlib demo: none needed; see docs/code_files.md).
 
-The index is built once per task (lazily, at the first document) and shared by all documents of the task; with
-``cache_dir`` the first task saves it and the other tasks load it.
+The index is vectorised (one tokenisation of all benchmark texts, numpy grouping) and cached: in memory for the
+process and on disk (``$XDG_CACHE_HOME/seed-coder/decontamination`` by default), keyed by the settings, the hashing
+version and the content of the benchmark files, so a run, and every task of it, loads it instead of building it.
+Lookups test a 2 MiB bitmap of the indexed hashes first and binary-search only the few n-grams that hit it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
-import pickle
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.common import FunnelFilter
-from datatrove_pipelines.dedup import ngram_hashes, token_hashes
+from datatrove_pipelines.dedup import ngram_hashes, token_hashes, word_tokens
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (
@@ -67,6 +69,10 @@ class DecontaminationConfig:
     max_problems_per_ngram: int = 3  # more problems of one benchmark share it -> boilerplate, not indexed
     min_distinct_tokens: int = 4
     min_ngram_chars: int = 25
+    # where built indexes are kept (None: $SEED_CODER_CACHE_DIR or $XDG_CACHE_HOME/seed-coder, under decontamination/);
+    # cache_index=False builds the index in every process
+    cache_dir: str | None = None
+    cache_index: bool = True
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -96,16 +102,39 @@ class NGramMatch:
     ngram: str
 
 
-class BenchmarkNGramIndex:
-    """A sorted array of benchmark n-gram hashes, with the problem each came from (for the exclusion reason)."""
+# Bumped whenever tokenisation, hashing or pruning changes, so cached indexes built by older code are not reused.
+INDEX_FORMAT_VERSION = 2
+_BITMAP_BITS = 24  # 2**24-bit prefilter (2 MiB): a few percent of a document's n-grams reach the binary search
+_MEMORY_CACHE: dict[str, BenchmarkNGramIndex] = {}
 
-    def __init__(self, hashes: np.ndarray, sources: list[tuple[str, str]], n: int):
-        self.hashes = hashes  # sorted, unique
-        self.sources = sources  # sources[i] = (benchmark, task_id) of hashes[i]
+
+def default_cache_dir() -> str:
+    root = os.environ.get("SEED_CODER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "seed-coder"
+    )
+    return os.path.join(root, "decontamination")
+
+
+class BenchmarkNGramIndex:
+    """Sorted, unique benchmark n-gram hashes, with the problem each came from (for the exclusion reason)."""
+
+    def __init__(self, hashes: np.ndarray, owners: np.ndarray, problems: list[tuple[str, str]], n: int):
+        self.hashes = hashes  # uint64, sorted, unique
+        self.owners = owners  # owners[i]: index into problems of the problem hashes[i] came from
+        self.problems = problems  # (benchmark, task_id)
         self.n = n
+        self.bitmap = np.zeros(2 ** (_BITMAP_BITS - 3), dtype=np.uint8)
+        top = hashes >> np.uint64(64 - _BITMAP_BITS)
+        np.bitwise_or.at(
+            self.bitmap, (top >> np.uint64(3)).astype(np.intp), np.left_shift(1, top & np.uint64(7)).astype(np.uint8)
+        )
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def source(self, position: int) -> tuple[str, str]:
+        """(benchmark, task_id) of ``hashes[position]``."""
+        return self.problems[int(self.owners[position])]
 
     @classmethod
     def from_texts(
@@ -114,65 +143,92 @@ class BenchmarkNGramIndex:
         config: DecontaminationConfig,
         clean_reference: Iterable[str] = (),
     ) -> BenchmarkNGramIndex:
-        """Build from (benchmark, task_id, texts) triples, pruning the boilerplate n-grams described above."""
-        problems_of: dict[int, set[tuple[str, str]]] = defaultdict(set)
-        for benchmark, task_id, texts in problems:
-            for text in texts:
-                tokens = normalize_tokens(text)
-                hashes = text_ngram_hashes(text, config.n)
-                for position, value in enumerate(hashes.tolist()):
-                    window = tokens[position : position + config.n]
-                    if len(set(window)) < config.min_distinct_tokens or sum(map(len, window)) < config.min_ngram_chars:
-                        continue
-                    problems_of[value].add((benchmark, task_id))
-        banned = {int(h) for text in clean_reference for h in text_ngram_hashes(text, config.n).tolist()}
-        kept: dict[int, tuple[str, str]] = {}
-        for value, owners in problems_of.items():
-            per_benchmark: dict[str, int] = defaultdict(int)
-            for benchmark, _ in owners:
-                per_benchmark[benchmark] += 1
-            if max(per_benchmark.values()) > config.max_problems_per_ngram or value in banned:
-                continue
-            kept[value] = min(owners)
-        ordered = sorted(kept)
-        return cls(np.array(ordered, dtype=np.uint64), [kept[h] for h in ordered], config.n)
+        """Build from (benchmark, task_id, texts) triples, pruning the boilerplate n-grams described above.
+
+        All texts are tokenised in one call (joined by newlines, which no token crosses); windows that cross a text
+        boundary or are too generic are dropped, then (hash, problem) pairs are grouped with one sort.
+        """
+        problems = list(problems)
+        keys = sorted({(benchmark, task_id) for benchmark, task_id, _ in problems})
+        problem_id = {key: i for i, key in enumerate(keys)}  # ids in (benchmark, task_id) order: min id = min key
+        benchmark_of = np.unique([benchmark for benchmark, _ in keys], return_inverse=True)[1] if keys else None
+        texts, owner_of_text = [], []
+        for benchmark, task_id, problem_texts in problems:
+            for text in problem_texts:
+                texts.append(text.lower())
+                owner_of_text.append(problem_id[(benchmark, task_id)])
+        n = config.n
+        empty = cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), keys, n)
+        if not texts:
+            return empty
+        tokens = word_tokens("\n".join(texts))
+        text_starts = np.cumsum([0] + [len(text.encode("utf-8", errors="surrogatepass")) + 1 for text in texts[:-1]])
+        text_of = np.searchsorted(text_starts, tokens.starts, side="right") - 1
+        count = len(tokens.hashes) - n + 1
+        if count <= 0:
+            return empty
+        window = np.arange(count)
+        char_offsets = np.zeros(len(tokens.hashes) + 1, dtype=np.int64)
+        np.cumsum(tokens.char_lengths(), out=char_offsets[1:])
+        # distinct tokens per window: a token counts if its previous occurrence lies before the window start
+        order = np.argsort(tokens.hashes, kind="stable")
+        repeated = np.flatnonzero(tokens.hashes[order[1:]] == tokens.hashes[order[:-1]])
+        previous = np.full(len(tokens.hashes), -1, dtype=np.int64)
+        previous[order[repeated + 1]] = order[repeated]
+        distinct = np.zeros(count, dtype=np.int64)
+        for offset in range(n):
+            distinct += previous[offset : offset + count] < window
+        keep = (
+            (text_of[:count] == text_of[n - 1 :])
+            & (distinct >= config.min_distinct_tokens)
+            & (char_offsets[n:] - char_offsets[:count] >= config.min_ngram_chars)
+        )
+        hashes = ngram_hashes(tokens.hashes, n)[keep]
+        owners = np.asarray(owner_of_text, dtype=np.int64)[text_of[:count][keep]]
+        # unique (hash, problem) pairs, sorted by hash then problem
+        order = np.lexsort((owners, hashes))
+        hashes, owners = hashes[order], owners[order]
+        new_pair = np.ones(len(hashes), dtype=bool)
+        new_pair[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
+        hashes, owners = hashes[new_pair], owners[new_pair]
+        # problems per (hash, benchmark): too many -> boilerplate, the hash is not indexed
+        benchmarks = benchmark_of[owners]
+        new_group = np.ones(len(hashes), dtype=bool)
+        new_group[1:] = (hashes[1:] != hashes[:-1]) | (benchmarks[1:] != benchmarks[:-1])
+        group_sizes = np.diff(np.append(np.flatnonzero(new_group), len(hashes)))
+        banned = hashes[new_group][group_sizes > config.max_problems_per_ngram]
+        reference = [text_ngram_hashes(text, n) for text in clean_reference]
+        if reference:
+            banned = np.concatenate([banned, *reference])
+        first_of_hash = np.ones(len(hashes), dtype=bool)
+        first_of_hash[1:] = hashes[1:] != hashes[:-1]
+        unique_hashes, first_owner = hashes[first_of_hash], owners[first_of_hash]
+        indexed = ~np.isin(unique_hashes, banned)
+        return cls(unique_hashes[indexed], first_owner[indexed].astype(np.int32), keys, n)
 
     @classmethod
     def from_benchmarks(cls, config: DecontaminationConfig) -> BenchmarkNGramIndex:
-        from eval.benchmarks import load_benchmarks
-
-        try:
-            loaded = load_benchmarks(config.benchmarks, data_dir=config.benchmarks_dir, skip_missing=True)
-        except Exception as error:
-            if config.benchmarks_dir or os.environ.get("SEED_CODER_BENCHMARKS_DIR"):
-                raise
-            raise RuntimeError(
-                "could not load the decontamination benchmarks from the Hub; pass a local copy with "
-                "--benchmarks DIR (or $SEED_CODER_BENCHMARKS_DIR), or disable the step with --no-decontamination"
-            ) from error
-        if not loaded:
-            raise FileNotFoundError(f"none of the benchmarks {config.benchmarks} found in {config.benchmarks_dir}")
-        triples = (
-            (name, problem.task_id, [getattr(problem, part) for part in config.parts if getattr(problem, part)])
-            for name, problems in loaded.items()
-            for problem in problems
-        )
-        return cls.from_texts(triples, config)
+        """Build from the benchmarks of ``config`` (no cache)."""
+        return cls.from_texts(_benchmark_texts(config), config)
 
     @classmethod
-    def cached(cls, config: DecontaminationConfig, cache_dir: str) -> BenchmarkNGramIndex:
-        """Load the index built for ``config`` from ``cache_dir``, building and saving it the first time."""
-        key = hashlib.sha256(repr(dataclasses.asdict(config)).encode()).hexdigest()[:16]
-        path = os.path.join(cache_dir, f"decontamination-index-{key}.pkl")
-        if os.path.exists(path):
-            with open(path, "rb") as handle:
-                return pickle.load(handle)
-        index = cls.from_benchmarks(config)
-        os.makedirs(cache_dir, exist_ok=True)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as handle:
-            pickle.dump(index, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)  # atomic: concurrent tasks never read a partial file
+    def cached(cls, config: DecontaminationConfig, cache_dir: str | None = None) -> BenchmarkNGramIndex:
+        """The index for ``config``: from this process's memory, else from the disk cache, else built (and saved).
+
+        The key covers the settings, ``INDEX_FORMAT_VERSION`` and the content of the local benchmark files (for Hub
+        benchmarks, of their loaded texts), so a changed benchmark file or hashing change never reuses a stale index.
+        """
+        key, problems = _cache_key(config)
+        if key in _MEMORY_CACHE:
+            return _MEMORY_CACHE[key]
+        folder = cache_dir or config.cache_dir or default_cache_dir()
+        path = os.path.join(folder, f"index-{key}.npz")
+        index = _load_index(path, config.n) if config.cache_index else None
+        if index is None:
+            index = cls.from_texts(problems if problems is not None else _benchmark_texts(config), config)
+            if config.cache_index:
+                _save_index(index, path)
+        _MEMORY_CACHE[key] = index
         return index
 
     def first_match(self, text: str) -> NGramMatch | None:
@@ -182,15 +238,94 @@ class BenchmarkNGramIndex:
         hashes = text_ngram_hashes(text, self.n)
         if len(hashes) == 0:
             return None
-        positions = np.searchsorted(self.hashes, hashes)
+        top = hashes >> np.uint64(64 - _BITMAP_BITS)
+        maybe = np.flatnonzero((self.bitmap[(top >> np.uint64(3)).astype(np.intp)] >> (top & np.uint64(7))) & 1)
+        if len(maybe) == 0:
+            return None
+        positions = np.searchsorted(self.hashes, hashes[maybe])
         positions[positions == len(self.hashes)] = 0
-        hits = np.nonzero(self.hashes[positions] == hashes)[0]
+        hits = np.flatnonzero(self.hashes[positions] == hashes[maybe])
         if len(hits) == 0:
             return None
-        first = int(hits[0])
-        benchmark, task_id = self.sources[int(positions[first])]
+        first = int(maybe[hits[0]])
+        benchmark, task_id = self.source(int(positions[hits[0]]))
         tokens = normalize_tokens(text)
         return NGramMatch(benchmark, task_id, " ".join(tokens[first : first + self.n]))
+
+
+def _benchmark_texts(config: DecontaminationConfig) -> list[tuple[str, str, list[str]]]:
+    """(benchmark, task_id, texts) of every problem of the configured benchmarks."""
+    from eval.benchmarks import load_benchmarks
+
+    try:
+        loaded = load_benchmarks(config.benchmarks, data_dir=config.benchmarks_dir, skip_missing=True)
+    except Exception as error:
+        if config.benchmarks_dir or os.environ.get("SEED_CODER_BENCHMARKS_DIR"):
+            raise
+        raise RuntimeError(
+            "could not load the decontamination benchmarks from the Hub; pass a local copy with "
+            "--benchmarks DIR (or $SEED_CODER_BENCHMARKS_DIR), or disable the step with --no-decontamination"
+        ) from error
+    if not loaded:
+        raise FileNotFoundError(f"none of the benchmarks {config.benchmarks} found in {config.benchmarks_dir}")
+    return [
+        (name, problem.task_id, [getattr(problem, part) for part in config.parts if getattr(problem, part)])
+        for name, problems in loaded.items()
+        for problem in problems
+    ]
+
+
+def _cache_key(config: DecontaminationConfig) -> tuple[str, list | None]:
+    """(key, loaded problems or None): local benchmark files are fingerprinted by content without parsing them."""
+    from eval.benchmarks import BENCHMARK_SOURCES, resolve_data_dir
+
+    settings = {
+        name: value
+        for name, value in dataclasses.asdict(config).items()
+        if name not in ("benchmarks_dir", "cache_dir", "cache_index")
+    }
+    digest = hashlib.sha256(repr((INDEX_FORMAT_VERSION, sorted(settings.items()))).encode())
+    local_dir = resolve_data_dir(config.benchmarks_dir)
+    problems = None
+    if local_dir is not None:
+        for name in config.benchmarks:
+            path = Path(local_dir) / BENCHMARK_SOURCES[name].local_path if name in BENCHMARK_SOURCES else None
+            digest.update(name.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest() if path and path.is_file() else b"missing")
+    else:  # Hub: fingerprint what was loaded (the datasets library caches the download)
+        problems = _benchmark_texts(config)
+        for benchmark, task_id, texts in problems:
+            digest.update(repr((benchmark, task_id, texts)).encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()[:24], problems
+
+
+def _load_index(path: str, n: int) -> BenchmarkNGramIndex | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            problems = list(zip(data["benchmarks"].tolist(), data["task_ids"].tolist(), strict=True))
+            return BenchmarkNGramIndex(data["hashes"], data["owners"], problems, n)
+    except (OSError, KeyError, ValueError):  # absent, partial or from an incompatible writer: rebuild
+        return None
+
+
+def _save_index(index: BenchmarkNGramIndex, path: str) -> None:
+    """Atomic write (concurrent tasks never read a partial file); a read-only cache only costs a rebuild."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        hashes=index.hashes,
+        owners=index.owners,
+        benchmarks=np.array([benchmark for benchmark, _ in index.problems], dtype=str),
+        task_ids=np.array([task_id for _, task_id in index.problems], dtype=str),
+    )
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 class DecontaminationFilter(FunnelFilter):
@@ -210,16 +345,12 @@ class DecontaminationFilter(FunnelFilter):
         super().__init__(step_name, exclusion_writer)
         self.config = config or DecontaminationConfig()
         self._index = index
-        self.cache_dir = cache_dir  # where the first task stores the built index for the other tasks
+        self.cache_dir = cache_dir  # overrides config.cache_dir
 
     @property
     def index(self) -> BenchmarkNGramIndex:
         if self._index is None:
-            self._index = (
-                BenchmarkNGramIndex.cached(self.config, self.cache_dir)
-                if self.cache_dir
-                else BenchmarkNGramIndex.from_benchmarks(self.config)
-            )
+            self._index = BenchmarkNGramIndex.cached(self.config, self.cache_dir)
         return self._index
 
     def check(self, doc: Document) -> str | None:

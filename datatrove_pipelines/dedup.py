@@ -48,7 +48,6 @@ class DedupConfig:
     num_buckets: int = 14  # LSH bands
     hashes_per_bucket: int = 8  # rows per band; threshold ≈ (1/num_buckets)^(1/hashes_per_bucket)
     seed: int = 1
-    shingle_block_rows: int = 4096  # rows hashed at once when computing a signature (bounds memory)
 
     @property
     def threshold(self) -> float:
@@ -67,14 +66,135 @@ class DedupConfig:
 # --------------------------------------------------------------------------------------------------------------------
 # Hashing
 # --------------------------------------------------------------------------------------------------------------------
+#
+# Token hashes are computed for all tokens of a document at once with numpy, on the UTF-8 bytes: a token is a maximal
+# run of bytes that belong to word characters (``\\w``), and its hash packs its bytes 8 at a time into 64-bit words
+# (read unaligned from the byte buffer) mixed with the murmur3 finalizer. No Python object is created per token, and
+# the work per character is a few vectorised passes (mark word bytes, find run edges); the rest is per token.
+# ``reference_token_hash`` is the same function written per token in plain Python (the tests compare the two).
+
+_MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT_33 = np.uint64(33)
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)  # [k] keeps k bytes
+MAX_PACKED_TOKEN_BYTES = 64  # longer tokens (rare: blobs, long literals) are hashed with xxhash instead
+
+# Word-ness of every code point, filled lazily with the regex itself so that it is exactly ``\w``.
+_WORD_CODE_POINT = np.zeros(0x110000, dtype=bool)
+_WORD_CODE_POINT_KNOWN = np.zeros(0x110000, dtype=bool)
+_WORD_CODE_POINT[:128] = [CODE_TOKEN.fullmatch(chr(c)) is not None for c in range(128)]
+_WORD_CODE_POINT_KNOWN[:128] = True
+_ASCII_WORD_BYTES = bytes(_WORD_CODE_POINT[:128].astype(np.uint8).tolist()) + bytes(128)
+
+
+def mix64(values: np.ndarray) -> np.ndarray:
+    """The murmur3 64-bit finalizer (a bijection that spreads every input bit), in place."""
+    values ^= values >> _SHIFT_33
+    values *= _MIX_1
+    values ^= values >> _SHIFT_33
+    values *= _MIX_2
+    values ^= values >> _SHIFT_33
+    return values
+
+
+def _word_byte_mask(text: str, raw: bytes) -> np.ndarray:
+    """int8 per UTF-8 byte of ``text``: 1 where the byte belongs to a word character."""
+    if len(raw) == len(text):  # ASCII: one byte per character, one table lookup per byte
+        return np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8)
+    code_points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    unseen = np.unique(code_points[code_points >= 128])
+    unseen = unseen[~_WORD_CODE_POINT_KNOWN[unseen]]
+    for code_point in unseen.tolist():
+        _WORD_CODE_POINT[code_point] = CODE_TOKEN.fullmatch(chr(code_point)) is not None
+    _WORD_CODE_POINT_KNOWN[unseen] = True
+    widths = 1 + (code_points >= 0x80).view(np.uint8) + (code_points >= 0x800) + (code_points >= 0x10000)
+    return np.repeat(_WORD_CODE_POINT[code_points].view(np.int8), widths)
+
+
+@dataclass
+class WordTokens:
+    """The ``\\w+`` tokens of a text: hashes and UTF-8 byte offsets (``raw[starts[i]:ends[i]]`` is token i)."""
+
+    raw: bytes
+    hashes: np.ndarray  # uint64
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+
+    def char_lengths(self) -> np.ndarray:
+        """Length of each token in characters (not bytes)."""
+        if len(self.raw) == 0 or not len(self.starts):
+            return self.ends - self.starts
+        data = np.frombuffer(self.raw, dtype=np.uint8)
+        char_starts = np.zeros(len(data) + 1, dtype=np.int64)
+        np.cumsum((data & 0xC0) != 0x80, out=char_starts[1:])
+        return char_starts[self.ends] - char_starts[self.starts]
+
+
+def word_tokens(text: str) -> WordTokens:
+    """Tokens (maximal runs of ``\\w`` characters, case kept) of ``text`` with their hashes, all at once."""
+    raw = text.encode("utf-8", errors="surrogatepass")
+    mask = _word_byte_mask(text, raw)
+    padded = np.zeros(len(mask) + 2, dtype=np.int8)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1])  # alternately a token start and a token end
+    starts, ends = edges[0::2], edges[1::2]
+    return WordTokens(raw, _hash_tokens(raw, starts, ends), starts, ends)
+
+
+def _hash_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    if not len(starts):
+        return np.zeros(0, dtype=np.uint64)
+    buffer = raw + bytes(8)  # every 8-byte read that starts inside ``raw`` stays inside the buffer
+    words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=buffer, strides=(1,))  # unaligned 8-byte windows
+    lengths = ends - starts
+    state = words[starts] & _LOW_BYTES[np.minimum(lengths, 8)]
+    state ^= lengths.astype(np.uint64) * _GOLDEN
+    longer = np.flatnonzero(lengths > 8)
+    chunk = 1
+    while longer.size and chunk * 8 < MAX_PACKED_TOKEN_BYTES:
+        remaining = lengths[longer] - 8 * chunk
+        state[longer] = mix64(state[longer]) ^ (
+            words[starts[longer] + 8 * chunk] & _LOW_BYTES[np.minimum(remaining, 8)]
+        )
+        longer = longer[remaining > 8]
+        chunk += 1
+    hashes = mix64(state)
+    for index in np.flatnonzero(lengths > MAX_PACKED_TOKEN_BYTES).tolist():
+        start, end = int(starts[index]), int(ends[index])
+        hashes[index] = _long_token_hash(raw[start:end])
+    return hashes
+
+
+def _long_token_hash(token: bytes) -> int:
+    from xxhash import xxh64_intdigest
+
+    return xxh64_intdigest(token) ^ (len(token) * int(_GOLDEN)) % 2**64
+
+
+def reference_token_hash(token: str) -> int:
+    """``word_tokens``' hash of one token, in plain Python: the specification the vectorised code must meet."""
+    data = token.encode("utf-8", errors="surrogatepass")
+    if len(data) > MAX_PACKED_TOKEN_BYTES:
+        return _long_token_hash(data)
+    mask = 2**64 - 1
+
+    def mix(value: int) -> int:
+        value ^= value >> 33
+        value = (value * int(_MIX_1)) & mask
+        value ^= value >> 33
+        value = (value * int(_MIX_2)) & mask
+        return value ^ (value >> 33)
+
+    state = int.from_bytes(data[:8], "little") ^ ((len(data) * int(_GOLDEN)) & mask)
+    for offset in range(8, len(data), 8):
+        state = mix(state) ^ int.from_bytes(data[offset : offset + 8], "little")
+    return mix(state)
 
 
 def token_hashes(text: str) -> np.ndarray:
-    """64-bit xxhash of each ``\\w+`` token (deterministic across processes, unlike ``hash``)."""
-    from xxhash import xxh64_intdigest
-
-    tokens = CODE_TOKEN.findall(text)
-    return np.fromiter(map(xxh64_intdigest, tokens), dtype=np.uint64, count=len(tokens))
+    """64-bit hash of each ``\\w+`` token of ``text`` (deterministic across processes, unlike ``hash``)."""
+    return word_tokens(text).hashes
 
 
 _NGRAM_MULTIPLIERS = np.random.RandomState(20250603).randint(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
@@ -87,36 +207,59 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     if len(hashes) < n:
         n = len(hashes)
     windows = len(hashes) - n + 1
-    combined = np.zeros(windows, dtype=np.uint64)
-    for offset in range(n):
+    combined = hashes[:windows] * _NGRAM_MULTIPLIERS[0]
+    for offset in range(1, n):
         combined += hashes[offset : offset + windows] * _NGRAM_MULTIPLIERS[offset]  # wraps mod 2**64 on purpose
-    combined ^= combined >> np.uint64(29)  # mix the high bits down before multiply-shift hashing
+    combined ^= combined >> np.uint64(29)
     return combined
 
 
 class MinhashSignatureHasher:
-    """MinHash with multiply-shift hashing (no modulo): h_i(x) = (a_i * x + b_i) >> 32, 32-bit values."""
+    """One-permutation MinHash with optimal densification (Shrivastava, ICML 2017).
+
+    Each shingle is hashed once (seeded): the high bits choose one of the ``num_buckets * hashes_per_bucket`` bins,
+    the low 32 bits are its value, and each bin keeps its minimum. A bin no shingle fell into borrows the value of the
+    first non-empty bin of its own fixed random sequence of bins (the same for every document), so two documents
+    still agree on a bin with probability = their Jaccard similarity, as with one hash function per bin, at the cost
+    of one hash per shingle instead of 112.
+    """
 
     def __init__(self, config: DedupConfig):
         self.config = config
-        num_hashes = config.num_buckets * config.hashes_per_bucket
+        self.num_hashes = config.num_buckets * config.hashes_per_bucket
         generator = np.random.RandomState(config.seed)
-        self.a = generator.randint(1, 2**63, size=num_hashes, dtype=np.uint64) | np.uint64(1)
-        self.b = generator.randint(0, 2**63, size=num_hashes, dtype=np.uint64)
+        self.salt = np.uint64(generator.randint(0, 2**63, dtype=np.uint64))
+        self.borrow_order = np.stack([generator.permutation(self.num_hashes) for _ in range(self.num_hashes)])
 
     def signature(self, text: str) -> np.ndarray | None:
         """The (num_buckets * hashes_per_bucket,) uint32 signature, or None for a file without tokens."""
-        shingles = np.unique(ngram_hashes(token_hashes(text), self.config.n_grams))
+        shingles = ngram_hashes(token_hashes(text), self.config.n_grams)
         if shingles.size == 0:
             return None
-        block = self.config.shingle_block_rows
-        result = np.full(self.a.shape, np.iinfo(np.uint32).max, dtype=np.uint64)
-        for start in range(0, len(shingles), block):
-            rows = shingles[start : start + block, None]
-            hashed = (rows * self.a[None, :] + self.b[None, :]) >> np.uint64(32)
-            np.minimum(result, hashed.min(axis=0), out=result)
+        return self.signature_of_shingles(shingles)
+
+    def signature_of_shingles(self, shingles: np.ndarray) -> np.ndarray:
+        mixed = mix64(shingles ^ self.salt)
+        bins = ((mixed >> np.uint64(32)) * np.uint64(self.num_hashes)) >> np.uint64(32)
+        empty_value = np.uint64(2**32)
+        signature = np.full(self.num_hashes, empty_value, dtype=np.uint64)
+        np.minimum.at(signature, bins.astype(np.intp), mixed & np.uint64(0xFFFFFFFF))
+        missing = np.flatnonzero(signature == empty_value)
+        if missing.size:
+            filled = signature != empty_value
+            done = 0
+            for stop in (4, 16, 64, self.num_hashes):  # most bins find a filled one among the first few tries
+                candidates = self.borrow_order[missing, done:stop]
+                usable = filled[candidates]
+                found = np.flatnonzero(usable.any(axis=1))
+                first = usable[found].argmax(axis=1)
+                signature[missing[found]] = signature[candidates[found, first]]
+                missing = np.delete(missing, found)
+                done = stop
+                if not missing.size:
+                    break
         # datatrove stops reading a bucket at the max value (its sentinel): keep signatures strictly below it
-        return np.minimum(result, np.iinfo(np.uint32).max - 1).astype(np.uint32)
+        return np.minimum(signature, np.iinfo(np.uint32).max - 1).astype(np.uint32)
 
 
 # --------------------------------------------------------------------------------------------------------------------
