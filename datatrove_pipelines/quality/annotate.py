@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
+import inspect
 import json
 import math
 import os
@@ -273,7 +274,9 @@ def rating_distribution(model, tokenizer, prefix_ids: list[int]) -> list[float]:
         prefix = torch.tensor([prefix_ids], device=device)
         out = model(input_ids=prefix, use_cache=True)
         first_logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-        cache = out.past_key_values
+        # transformers >= 5.2x calls the KV cache `cache`; earlier 5.x releases `past_key_values`
+        new_name = "cache" in inspect.signature(model.forward).parameters
+        cache = out.cache if new_name else out.past_key_values
         cache.batch_repeat_interleave(len(candidates))
         cont = torch.tensor([c + [pad] * (width - len(c)) for c in candidates], device=device)
         cont_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in candidates], device=device)
@@ -281,7 +284,8 @@ def rating_distribution(model, tokenizer, prefix_ids: list[int]) -> list[float]:
             [torch.ones(len(candidates), len(prefix_ids), dtype=cont_mask.dtype, device=device), cont_mask], 1
         )
         positions = torch.arange(len(prefix_ids), len(prefix_ids) + width, device=device).expand(len(candidates), -1)
-        out2 = model(input_ids=cont, attention_mask=mask, past_key_values=cache, position_ids=positions)
+        cache_argument = {"cache" if new_name else "past_key_values": cache}
+        out2 = model(input_ids=cont, attention_mask=mask, position_ids=positions, **cache_argument)
         step_logprobs = torch.log_softmax(out2.logits.float(), dim=-1)
     scores = []
     for index, tokens in enumerate(candidates):
@@ -488,7 +492,8 @@ def read_documents(folder: str) -> list[Document]:
     """All documents of a datatrove JSONL folder (small folders: annotations, samples)."""
     from datatrove.io import get_datafolder
 
-    if not get_datafolder(folder).exists(""):
+    data_folder = get_datafolder(folder)
+    if not data_folder.exists("") or not data_folder.list_files(recursive=True):
         return []
     return list(JsonlReader(folder, add_file_path=False).run())
 

@@ -4,9 +4,11 @@ LM scorer (facts §1): the backbone (any local path or Hub id; ``AutoModel``, i.
 reads the *rubric prompt with the file* and a linear head maps the pooled hidden state to the rating scaled to
 [0, 1]; MSE loss; 1 epoch by default; transformers' Trainer (so ``accelerate launch`` spreads it over GPUs).
 
-* Pooling: ``mean`` over non-pad tokens (default) or the ``last`` non-pad token, as sequence classifiers do. Mean
-  pooling learns from little data (every token's state contributes); ``last`` is the usual choice for a large
-  pretrained backbone. Both are saved in ``scorer.json`` and applied identically at scoring time.
+* Pooling: ``mean`` of the hidden states over the *file's* tokens (default) or the ``last`` non-pad token, as
+  sequence classifiers do. The model attends to the whole prompt either way; mean pooling skips the instruction
+  tokens because they are the same for every file and would only dilute the signal, and it learns from little data;
+  ``last`` is the usual choice for a large pretrained backbone. Saved in ``scorer.json``, applied identically at
+  scoring time.
 * Truncation: the instructions are never cut; the file is cut (rubric rule, then to the token budget
   ``max_length``).
 * The head's bias starts at the mean training label, so step 0 is the best constant predictor (in MSE).
@@ -77,6 +79,8 @@ class ScorerTrainingConfig:
     pooling: str = "mean"
     epochs: float = 1.0
     learning_rate: float = 2e-5
+    head_learning_rate: float | None = None  # None: same as learning_rate; a fresh head often wants more
+    freeze_backbone: bool = False  # train the head only (a linear probe): cheap, less prone to overfit small data
     batch_size: int = 8
     gradient_accumulation_steps: int = 1
     weight_decay: float = 0.0
@@ -165,8 +169,8 @@ class PromptEncoder:
         self.max_length = max_length
         self.max_content_chars = max_content_chars
 
-    def encode(self, language: str, content: str) -> list[int]:
-        # cheap pre-cut: no token is shorter than one character, so the budget in tokens bounds the characters
+    def encode(self, language: str, content: str) -> tuple[list[int], tuple[int, int]]:
+        """(token ids, (start, end) of the file's tokens): pooling reads the file span, attention sees it all."""
         parts = prompt_parts(language, content, self.max_content_chars)
         prefix = self.tokenizer(parts.prefix)["input_ids"]
         suffix = self.tokenizer(parts.suffix, add_special_tokens=False)["input_ids"]
@@ -176,20 +180,26 @@ class PromptEncoder:
                 f"max_length {self.max_length} leaves no room for the file: the rubric prompt alone takes "
                 f"{len(prefix) + len(suffix)} tokens with this tokenizer; raise --max-length"
             )
+        # cheap pre-cut before tokenizing: a token rarely spans more than 16 characters of code
         body = self.tokenizer(parts.content[: budget * 16], add_special_tokens=False)["input_ids"][:budget]
-        return prefix + body + suffix
+        if not body:  # an empty file: pool over the closing fence instead of nothing
+            return prefix + suffix, (len(prefix), len(prefix) + 1)
+        return prefix + body + suffix, (len(prefix), len(prefix) + len(body))
 
 
-def _pad_batch(sequences: list[list[int]], pad_id: int):
+def _pad_batch(encoded: list[tuple[list[int], tuple[int, int]]], pad_id: int):
+    """Right-padded ids, attention mask and pooling mask (the file's tokens) for a batch of encoded prompts."""
     import torch
 
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = 1
-    return ids, mask
+    width = max(len(ids) for ids, _ in encoded)
+    input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    pooling = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, (ids, (start, end)) in enumerate(encoded):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention[row, : len(ids)] = 1
+        pooling[row, start:end] = 1
+    return input_ids, attention, pooling
 
 
 def _regression_model_class():
@@ -207,9 +217,9 @@ def _regression_model_class():
             torch.nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden))
             torch.nn.init.constant_(self.head.bias, initial_bias)
 
-        def forward(self, input_ids, attention_mask, labels=None):
+        def forward(self, input_ids, attention_mask, pooling_mask=None, labels=None):
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mask = (pooling_mask if pooling_mask is not None else attention_mask).unsqueeze(-1).to(hidden.dtype)
             if self.pooling == "mean":
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             else:
@@ -261,16 +271,20 @@ class LMScorer:
         model.to(device).eval()
         return cls(model, AutoTokenizer.from_pretrained(backbone_dir), settings, device, batch_size)
 
-    def predict_encoded(self, encoded: list[list[int]]) -> list[float]:
+    def predict_encoded(self, encoded: list[tuple[list[int], tuple[int, int]]]) -> list[float]:
         import torch
 
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
         outputs = [0.0] * len(encoded)
         with torch.no_grad():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                ids, mask = _pad_batch([encoded[i] for i in chunk], self.pad_id)
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))["logits"]
+                ids, mask, pooling = _pad_batch([encoded[i] for i in chunk], self.pad_id)
+                logits = self.model(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    pooling_mask=pooling.to(self.device),
+                )["logits"]
                 for i, value in zip(chunk, logits.float().cpu().tolist(), strict=True):
                     outputs[i] = round_score(value * MAX_RATING)
         return outputs
@@ -298,20 +312,27 @@ def _train_lm(config: ScorerTrainingConfig, train: list[Example], output: Path) 
     labels = [min(1.0, max(0.0, e.rating / MAX_RATING)) for e in train]
     model = _regression_model_class()(backbone, config.pooling, initial_bias=statistics.fmean(labels))
     features = [
-        {"input_ids": encoder.encode(e.language, e.text), "labels": label}
+        {"encoded": encoder.encode(e.language, e.text), "labels": label}
         for e, label in zip(train, labels, strict=True)
     ]
     pad_id = _pad_id(tokenizer)
 
     def collate(batch: list[dict]) -> dict:
-        ids, mask = _pad_batch([item["input_ids"] for item in batch], pad_id)
+        ids, mask, pooling = _pad_batch([item["encoded"] for item in batch], pad_id)
         return {
             "input_ids": ids,
             "attention_mask": mask,
+            "pooling_mask": pooling,
             "labels": torch.tensor([item["labels"] for item in batch], dtype=torch.float32),
         }
 
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if config.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate or config.learning_rate}]
+    if not config.freeze_backbone:
+        groups.append({"params": list(model.backbone.parameters()), "lr": config.learning_rate})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     with tempfile.TemporaryDirectory(prefix="scorer-trainer-") as trainer_dir:
         args = TrainingArguments(
             output_dir=trainer_dir,
@@ -331,7 +352,9 @@ def _train_lm(config: ScorerTrainingConfig, train: list[Example], output: Path) 
             seed=config.seed,
             disable_tqdm=True,
         )
-        trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collate)
+        trainer = Trainer(
+            model=model, args=args, train_dataset=features, data_collator=collate, optimizers=(optimizer, None)
+        )
         trainer.train()
     model = trainer.model
     (output / "backbone").mkdir(parents=True, exist_ok=True)

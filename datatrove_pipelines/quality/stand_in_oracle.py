@@ -42,17 +42,18 @@ GENERATED_MARKERS = (
     "file was generated",
     "file is generated",
 )
-_STRING = re.compile(r"""'[^'\\\n]*(?:\\.[^'\\\n]*)*'|"[^"\\\n]*(?:\\.[^"\\\n]*)*\"""")
+_STRING = re.compile(
+    r"""(?<![\w])[uUbBrRfF]{0,2}'[^'\\\n]*(?:\\.[^'\\\n]*)*'|(?<![\w])[uUbBrRfF]{0,2}"[^"\\\n]*(?:\\.[^"\\\n]*)*\""""
+)
+_NUMBER = re.compile(r"\b0[xXoObB][0-9a-fA-F_]+\b|\b\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?[jJlL]?\b")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _NOT_NAMES = {"None", "True", "False", "null", "true", "false", "nil"}
 
 
 def _is_data_line(line: str) -> bool:
-    code = _STRING.sub('""', line).split("#", 1)[0].split("//", 1)[0]
-    names = [
-        n for n in _NAME.findall(code) if n not in _NOT_NAMES and not re.fullmatch(r"0x[0-9a-fA-F]+|[uUbBrRfF]+", n)
-    ]
-    return not names
+    """No identifiers once strings, numbers and comments are removed: a line of literals."""
+    code = _NUMBER.sub("0", _STRING.sub('""', line).split("#", 1)[0].split("//", 1)[0])
+    return not [n for n in _NAME.findall(code) if n not in _NOT_NAMES]
 
 
 def stand_in_rating(content: str) -> int:
