@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -70,23 +71,32 @@ def input_docs(docs_dir):
     return read_documents(str(docs_dir / "kept"))
 
 
-@pytest.fixture(scope="module")
-def stand_in_url():
-    """The STAND-IN oracle as its own process on 127.0.0.1, like `vllm serve` would be."""
+def _start_stand_in(*extra: str) -> tuple[subprocess.Popen, str]:
+    """The STAND-IN oracle as its own process on 127.0.0.1, like `vllm serve` would be; (process, base URL)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "datatrove_pipelines.quality.stand_in_oracle", "--port", "0"]
-        + ["--malformed-every", str(MALFORMED_EVERY)],
+        + ["--malformed-every", str(MALFORMED_EVERY), *extra],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
+    line = process.stdout.readline()
+    assert "listening on http://" in line, line
+    return process, line.rsplit(" ", 1)[-1].strip() + "/v1"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stand_in_url():
+    process, url = _start_stand_in()
     try:
-        line = process.stdout.readline()
-        assert "listening on http://" in line, line
-        yield line.rsplit(" ", 1)[-1].strip() + "/v1"
+        yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        _stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +163,42 @@ def test_annotate_over_http_rates_every_sampled_file_and_counts_malformed_answer
     assert stats["total"]["docs_in"] == len(input_docs)
     assert json.loads((output / "stats.json").read_text())["malformed"] == len(malformed)
     assert not (output / "checkpoints" / "00000").exists()  # the finished task's checkpoint was cleaned up
+
+
+def test_annotate_resumes_after_the_task_is_killed(docs_dir, tmp_path):
+    """SIGKILL mid-run (the oracle stops answering), then re-run: every sampled file ends up written exactly once."""
+    output = tmp_path / "annotations"
+    args = ["annotate", "--input", str(docs_dir), "--output", str(output), "--model", "stand-in"]
+    args += ["--per-language", "120", "--max-content-chars", str(CONTENT_CHARS), "--records-per-chunk", "20"]
+    args += ["--concurrency", "4"]
+    hanging, url = _start_stand_in("--hang-after", "90")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "datatrove_pipelines.quality", *args, "--base-url", url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    progress = output / "checkpoints" / "last_chunk" / "00000.txt"
+    try:
+        deadline = time.monotonic() + 120
+        while not (progress.exists() and progress.read_text().strip() and int(progress.read_text()) >= 2):
+            assert time.monotonic() < deadline and client.poll() is None, "no chunk finished before the hang"
+            time.sleep(0.2)
+    finally:
+        _stop(client)
+        _stop(hanging)
+    finished = int(progress.read_text())
+    assert 2 <= finished < 7  # killed mid-run: 7 chunks of 20 hold the ~128 sampled files
+
+    fresh, url = _start_stand_in()
+    try:
+        stats = main([*args, "--base-url", url])
+    finally:
+        _stop(fresh)
+    written = read_documents(str(output / "kept")) + read_documents(str(output / "excluded" / "oracle"))
+    ids = [doc.id for doc in written]
+    assert len(ids) == len(set(ids)) == stats["steps"]["sample"]["docs_kept"]
+    assert all(doc.metadata["rating"] == _expected_answer(doc).expected_rating for doc in written)
 
 
 def test_annotate_with_in_process_transformers_counts_unparseable_generations(docs_dir, tiny_model_dir, tmp_path):
@@ -336,6 +382,9 @@ def test_score_drops_the_bottom_fraction_in_two_passes(fasttext_scorer, docs_dir
     assert len(list((tmp_path / "histograms").glob("*.json"))) == 2
     assert (tmp_path / "score_histograms.png").read_bytes()[:8] == PNG_MAGIC
     assert json.loads((tmp_path / "stats.json").read_text())["total"]["docs_kept"] == len(kept)
+    # what a Slurm user runs once the jobs are done: the same report, from the logs and outputs
+    again = main(["stats", "score", "--output", str(tmp_path), "--drop-fraction", "0.1"])
+    assert again["total"] == result["total"] and again["quality"]["threshold"] == threshold
 
 
 def test_score_with_a_given_threshold_is_one_pass(fasttext_scorer, docs_dir, input_docs, tmp_path):

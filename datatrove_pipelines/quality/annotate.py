@@ -309,9 +309,23 @@ class AnnotationWriter(JsonlWriter):
     def __init__(self, output_dir: str):
         super().__init__(output_dir, output_filename="${route}/${rank}_chunk_${chunk_index}.jsonl.gz")
 
+    routes = ("kept", f"excluded/{ORACLE_STEP}")
+
     def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs) -> str:
-        route = "kept" if document.metadata.get("rating") is not None else f"excluded/{ORACLE_STEP}"
+        route = self.routes[0] if document.metadata.get("rating") is not None else self.routes[1]
         return super()._get_output_filename(document, rank, route=route, **kwargs)
+
+    def close_file(self, filename: str) -> None:
+        """Close a finished chunk in *both* routes: the runner closes only the file of the chunk's last document,
+        and a chunk file left open would be lost if the task is killed, while a resume skips finished chunks."""
+        super().close_file(filename)
+        route = next((r for r in self.routes if filename.startswith(r + "/")), None)
+        if route is None:
+            return
+        for other in self.routes:
+            sibling = other + filename[len(route) :]
+            if other != route and sibling in self.output_mg.get_open_files():
+                super().close_file(sibling)
 
 
 @dataclass
@@ -329,7 +343,7 @@ class OracleConfig:
     parse_retries: int = 1
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
     concurrency: int = 64
-    model_max_context: int = 32768
+    model_max_context: int = 8192  # prompt (16K chars of file ~ 5K tokens) + answer
     tp: int = 1
     dp: int = 1
     device: str | None = None  # transformers only

@@ -15,6 +15,7 @@ To exercise answer parsing, a fixed, content-determined share of answers misbeha
 files whose SHA-256 is ``0 mod malformed_every`` get an answer without ``[[X]]`` (malformed), ``1 mod`` get an
 answer that quotes an earlier ``[[X]]`` before the final one (the last wins), and a rating of 10 is written as
 ``[[12]]`` for ``2 mod`` (clamped back to 10). :func:`stand_in_answer` tells callers what to expect.
+``--hang-after N`` stops answering after N completions, so a test can kill a client mid-run and check the resume.
 
     python -m datatrove_pipelines.quality.stand_in_oracle --port 8000 [--malformed-every 11]
 """
@@ -133,7 +134,11 @@ def _prompt_from_payload(payload: dict) -> str:
     return str(payload.get("prompt", ""))
 
 
-def make_handler(malformed_every: int):
+def make_handler(malformed_every: int, hang_after: int = 0):
+    """The request handler; ``hang_after`` > 0 stops answering after that many completions (to test resuming)."""
+    answered = {"count": 0}
+    lock = threading.Lock()
+
     class StandInHandler(BaseHTTPRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
             pass
@@ -162,6 +167,12 @@ def make_handler(malformed_every: int):
             except (ValueError, json.JSONDecodeError):
                 self._reply(400, {"error": {"message": "body is not JSON", "type": "BadRequestError"}})
                 return
+            if hang_after > 0:
+                with lock:
+                    answered["count"] += 1
+                    hang = answered["count"] > hang_after
+                if hang:
+                    time.sleep(3600)
             prompt = _prompt_from_payload(payload)
             extracted = extract_file(prompt)
             if extracted is None:
@@ -198,9 +209,11 @@ def make_handler(malformed_every: int):
     return StandInHandler
 
 
-def start_server(host: str = "127.0.0.1", port: int = 0, malformed_every: int = 0) -> ThreadingHTTPServer:
+def start_server(
+    host: str = "127.0.0.1", port: int = 0, malformed_every: int = 0, hang_after: int = 0
+) -> ThreadingHTTPServer:
     """Start the stand-in in a background thread; ``server.server_address`` has the bound port."""
-    server = ThreadingHTTPServer((host, port), make_handler(malformed_every))
+    server = ThreadingHTTPServer((host, port), make_handler(malformed_every, hang_after))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -210,8 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--malformed-every", type=int, default=0, help="misbehave on 1 in N files (0: never)")
+    parser.add_argument("--hang-after", type=int, default=0, help="stop answering after N completions (0: never)")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.malformed_every))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.malformed_every, args.hang_after))
     host, port = server.server_address[:2]
     print(f"stand-in oracle listening on http://{host}:{port}", flush=True)
     try:
