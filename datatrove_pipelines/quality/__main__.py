@@ -175,6 +175,8 @@ def _train_parser(sub) -> None:
     parser.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
     parser.add_argument("--epochs", type=float, default=d.epochs)
     parser.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    parser.add_argument("--head-learning-rate", type=float, default=None, help="lm: default --learning-rate")
+    parser.add_argument("--freeze-backbone", action="store_true", help="lm: train the head only (linear probe)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--gradient-accumulation-steps", type=int, default=d.gradient_accumulation_steps)
     parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
@@ -206,6 +208,8 @@ def run_train(args: argparse.Namespace) -> dict:
             pooling=args.pooling,
             epochs=args.epochs,
             learning_rate=args.learning_rate,
+            head_learning_rate=args.head_learning_rate,
+            freeze_backbone=args.freeze_backbone,
             batch_size=args.batch_size,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             weight_decay=args.weight_decay,
