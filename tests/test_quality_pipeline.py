@@ -263,6 +263,21 @@ def test_annotate_usage_errors_are_explained(docs_dir, tmp_path):
             ["annotate", "--input", str(docs_dir), "--output", str(tmp_path), "--model", "m"]
             + ["--base-url", "http://127.0.0.1:1/v1", "--rating-mode", "expected"]
         )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no .jsonl"):
+        main(
+            [
+                "annotate",
+                "--input",
+                str(tmp_path / "empty"),
+                "--output",
+                str(tmp_path),
+                "--base-url",
+                "x",
+                "--model",
+                "m",
+            ]
+        )
     with pytest.raises(SystemExit, match="does not exist"):
         main(
             [

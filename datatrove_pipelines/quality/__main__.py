@@ -31,11 +31,15 @@ from datatrove_pipelines.common import (
 def resolve_documents_dir(path: str) -> str:
     """``DOCS/kept`` when DOCS is a pipeline output folder, else DOCS itself."""
     kept = os.path.join(path, "kept")
-    if os.path.isdir(kept):
-        return kept
-    if "://" not in path and not os.path.isdir(path):
-        raise SystemExit(f"error: input folder {path} does not exist")
-    return path
+    folder = kept if os.path.isdir(kept) else path
+    if "://" not in folder:
+        if not os.path.isdir(folder):
+            raise SystemExit(f"error: input folder {path} does not exist")
+        if not any(
+            name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")) for _, _, names in os.walk(folder) for name in names
+        ):
+            raise SystemExit(f"error: no .jsonl[.gz] documents under {folder}")
+    return folder
 
 
 def _add_gpu_argument(parser: argparse.ArgumentParser) -> None:
