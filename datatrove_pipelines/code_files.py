@@ -29,6 +29,7 @@ from datatrove_pipelines.common import (
     ExecutorConfig,
     add_executor_arguments,
     build_executor,
+    document_dict,
     exclusion_writer,
     executor_config_from_args,
     format_funnel,
@@ -80,7 +81,7 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
         GuardFilter(config.guard, exclusion_writer(out, "guard")),
         LanguageStep(exclusion_writer(out, "language")),
         DedupSignatures(work, config.dedup),
-        JsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None),
+        JsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
     ]
     filtering: list[PipelineStep] = [
         JsonlReader(prepared, glob_pattern="*.jsonl", compression=None),
@@ -119,7 +120,9 @@ class WriteStatsStep(PipelineStep):
 def build_executors(config: CodeFilesConfig) -> list:
     """The chained executors of the four stages (plus a stats stage on Slurm)."""
     pipelines = build_stage_pipelines(config)
-    tasks = {"prepare": None, "buckets": config.dedup.num_buckets, "cluster": 1, "filter": None}
+    # stage 2: one task per bucket, or fewer (each handling several buckets) when fewer tasks were asked for
+    bucket_tasks = min(config.dedup.num_buckets, config.executor.tasks)
+    tasks = {"prepare": None, "buckets": bucket_tasks, "cluster": 1, "filter": None}
     executors = []
     previous = None
     for stage in STAGES:

@@ -179,29 +179,200 @@ _BASE64_BYTE = np.zeros(256, dtype=bool)
 _BASE64_BYTE[[ord(c) for c in string.ascii_letters + string.digits + "+/=\n"]] = True
 
 
-def _base64_runs(text: str) -> np.ndarray:
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogatepass")
+
+
+# --- Vectorised text statistics -------------------------------------------------------------------------------------
+# The rules look at every character of every file, so they work on numpy arrays of the text's code units instead of
+# one Python string per line; the str methods they replace are the specification (tests compare both on the stdlib).
+
+# The characters str.splitlines() breaks at, and the ones str.isspace() / str.lstrip() / regex \s treat as whitespace.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+WHITESPACE += "\u2028\u2029\u202f\u205f\u3000"
+
+
+class CodePointSet:
+    """Membership of code units in a set of characters, as a bytes.translate table (ASCII) and numpy lookups."""
+
+    def __init__(self, characters: str):
+        code_points = sorted(set(map(ord, characters)))
+        self.low = np.zeros(256, dtype=bool)
+        self.low[[c for c in code_points if c < 256]] = True
+        self.ascii_table = bytes(self.low[:128].astype(np.uint8).tolist()) + bytes(128)
+        self.high = np.array([c for c in code_points if c >= 256], dtype=np.uint32)
+
+
+_LINE_BREAK_SET = CodePointSet(LINE_BREAKS)
+_WHITESPACE_SET = CodePointSet(WHITESPACE)
+_HEX_GAP_SET = CodePointSet(string.hexdigits + "," + WHITESPACE)  # what may separate two hex items of one run
+
+
+class TextUnits:
+    """A text as an array of code units, one per character: its UTF-8 bytes when it is ASCII, else its UTF-32 code
+    points. Offsets into ``units`` are character offsets, so they slice the str directly."""
+
+    def __init__(self, text: str, raw: bytes | None = None):
+        self.text = text
+        self.raw = _utf8(text) if raw is None else raw
+        self.is_ascii = len(self.raw) == len(text)
+        if self.is_ascii:
+            self.units = np.frombuffer(self.raw, dtype=np.uint8)
+        else:
+            self.units = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def mask(self, members: CodePointSet) -> np.ndarray:
+        """bool per character: whether it is in ``members``."""
+        if self.is_ascii:
+            return np.frombuffer(self.raw.translate(members.ascii_table), dtype=bool)
+        units = self.units
+        mask = members.low[np.minimum(units, 255)] & (units < 256)
+        if len(members.high):
+            high = np.flatnonzero(units >= 256)
+            mask[high] = np.isin(units[high], members.high)
+        return mask
+
+
+class Lines:
+    """The lines of a text as ``str.splitlines()`` gives them, as (start, end) character offsets."""
+
+    def __init__(self, units: TextUnits):
+        self.units = units
+        codes = units.units
+        breaks = np.flatnonzero(units.mask(_LINE_BREAK_SET))
+        if len(breaks):  # "\r\n" is one line break: drop the "\n" of each pair
+            follows_cr = (codes[breaks] == ord("\n")) & (breaks > 0)
+            follows_cr[follows_cr] = codes[breaks[follows_cr] - 1] == ord("\r")
+            breaks = breaks[~follows_cr]
+        break_width = np.ones(len(breaks), dtype=np.int64)
+        before_last = breaks < len(codes) - 1
+        break_width[before_last] += (codes[breaks[before_last]] == ord("\r")) & (
+            codes[breaks[before_last] + 1] == ord("\n")
+        )
+        self.starts = np.concatenate(([0], breaks + break_width))
+        self.ends = np.append(breaks, len(codes))
+        if self.starts[-1] == len(codes):  # text empty or ending with a line break: no last partial line
+            self.starts, self.ends = self.starts[:-1], self.ends[:-1]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def longest(self) -> int:
+        return int((self.ends - self.starts).max()) if len(self.starts) else 0
+
+    def data_line_fraction(self, stop_below: float = 0.0) -> float:
+        """``data_line_fraction(text.splitlines(), stop_below)``, with numpy up to the candidate lines."""
+        codes, starts, ends = self.units.units, self.starts, self.ends
+        if not len(starts):
+            return 0.0
+        # first non-whitespace character of each line: the line start, or the end of the whitespace run there
+        space = self.units.mask(_WHITESPACE_SET)
+        run_ends = np.flatnonzero(space[:-1] & ~space[1:]) + 1
+        first = starts.copy()
+        indented = space[starts]
+        first[indented] = np.append(run_ends, len(codes))[np.searchsorted(run_ends, starts[indented], side="right")]
+        non_blank = first < ends
+        visible_lines = int(np.count_nonzero(non_blank))
+        if visible_lines == 0:
+            return 0.0
+        first, ends = first[non_blank], ends[non_blank]
+        first_codes = codes[first]
+        candidate = _DATA_LINE_START_BYTE[np.minimum(first_codes, 255)] & (first_codes < 128)
+        padded = np.concatenate((codes, np.zeros(8, dtype=codes.dtype)))
+        text = self.units.text
+        for word in _WORD_LITERALS:  # a word literal, then the line end or a non-word character
+            at = np.flatnonzero(first_codes == ord(word[0]))
+            for offset in range(1, len(word)):
+                at = at[padded[first[at] + offset] == ord(word[offset])]
+            after = first[at] + len(word)
+            candidate[at] = (after >= ends[at]) | ~_WORD_BYTE[np.minimum(padded[after], 255)]
+            for index in at[(after < ends[at]) & (padded[after] >= 128)].tolist():  # non-ASCII: Unicode \w
+                candidate[index] = _WORD_CHARACTER.match(text, first[index] + len(word)) is None
+        candidates = int(np.count_nonzero(candidate))
+        if candidates <= stop_below * visible_lines:
+            return candidates / visible_lines
+        data_lines = sum(
+            1
+            for start, end in zip(first[candidate].tolist(), ends[candidate].tolist(), strict=True)
+            if is_data_line(text[start:end])
+        )
+        return data_lines / visible_lines
+
+
+_BASE64_TABLE = bytes(_BASE64_BYTE.astype(np.uint8).tolist())
+_DATA_LINE_START_BYTE = np.zeros(256, dtype=bool)
+_DATA_LINE_START_BYTE[[ord(c) for c in "\"'-0123456789[{("]] = True
+_WORD_BYTE = np.zeros(256, dtype=bool)
+_WORD_BYTE[[ord(c) for c in string.ascii_letters + string.digits + "_"]] = True
+_WORD_CHARACTER = re.compile(r"\w")
+_WORD_LITERALS = ("true", "false", "null", "None", "nil")
+
+
+def _base64_runs(raw: bytes) -> np.ndarray:
     """Lengths (in bytes) of the maximal runs of base64 characters (newlines included) of at least 64."""
-    mask = _BASE64_BYTE[np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8)]
-    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
-    lengths = np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]
+    mask = np.zeros(len(raw) + 2, dtype=bool)
+    mask[1:-1] = np.frombuffer(raw.translate(_BASE64_TABLE), dtype=bool)
+    edges = np.flatnonzero(mask[1:] != mask[:-1])
+    lengths = edges[1::2] - edges[0::2]
     return lengths[lengths >= 64]
 
 
-def encoded_data_stats(text: str) -> tuple[int, int]:
+def _run_regions(positions: np.ndarray, linked: np.ndarray, min_items: int, text_length: int) -> list[tuple[int, int]]:
+    """(start, end) regions where ``min_items`` consecutive ``positions`` are pairwise ``linked``: the only places a
+    run pattern of ``min_items`` items can match (each region ends at the next position that is not linked)."""
+    padded = np.concatenate(([False], linked, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    regions = []
+    for first, last in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):  # positions first..last linked
+        if last - first + 1 >= min_items:
+            end = int(positions[last + 1]) if last + 1 < len(positions) else text_length
+            regions.append((int(positions[first]), end))
+    return regions
+
+
+def _escape_run_regions(units: TextUnits, hex_runs: bool) -> list[tuple[int, int]]:
+    r"""Regions of a text where HEX_RUN (``hex_runs``) or UNICODE_ESCAPE_RUN can match.
+
+    A run is >= 8 items, each starting with a prefix (``0x``/``0X``/``\x``, or ``\u``); consecutive items are
+    consecutive prefix occurrences (no item or separator contains a prefix), separated only by hex digits, commas and
+    whitespace (hex) or exactly 4 characters (\u). Regions hold every possible match, and the regex confirms.
+    """
+    codes = units.units
+    first, second = codes[:-1], codes[1:]
+    if hex_runs:
+        starts = ((first == ord("0")) & ((second | 0x20) == ord("x"))) | ((first == ord("\\")) & (second == ord("x")))
+        positions = np.flatnonzero(starts)
+        outside = np.zeros(len(codes) + 1, dtype=np.int64)
+        np.cumsum(~units.mask(_HEX_GAP_SET), out=outside[1:])
+        linked = (positions[1:] - positions[:-1] >= 3) & (outside[positions[1:]] == outside[positions[:-1] + 2])
+    else:
+        positions = np.flatnonzero((first == ord("\\")) & (second == ord("u")))
+        linked = positions[1:] - positions[:-1] == 6
+    return _run_regions(positions, linked, 8, len(codes))
+
+
+def encoded_data_stats(text: str, units: TextUnits | None = None) -> tuple[int, int]:
     """(characters inside base64/hex/\\u runs, longest such run). Base64 runs are found on bytes with numpy; the
-    hex and \\u patterns only run when the text has enough of their prefixes to form a run at all."""
-    runs = _base64_runs(text)
+    hex and \\u patterns only run when the text has enough of their prefixes to form a run at all, and then only
+    over the regions where their prefixes are close enough to form one."""
+    units = TextUnits(text) if units is None else units
+    runs = _base64_runs(units.raw)
     total, longest = int(runs.sum()), int(runs.max()) if len(runs) else 0
     patterns = []
     if text.count("0x") + text.count("0X") + text.count("\\x") >= 8:
-        patterns.append(HEX_RUN)
+        patterns.append((HEX_RUN, True))
     if text.count("\\u") >= 8:
-        patterns.append(UNICODE_ESCAPE_RUN)
-    for pattern in patterns:
-        for match in pattern.finditer(text):
-            length = match.end() - match.start()
-            total += length
-            longest = max(longest, length)
+        patterns.append((UNICODE_ESCAPE_RUN, False))
+    for pattern, hex_runs in patterns:
+        for region_start, region_end in _escape_run_regions(units, hex_runs):
+            for match in pattern.finditer(text, region_start, region_end):
+                length = match.end() - match.start()
+                total += length
+                longest = max(longest, length)
     return total, longest
 
 
@@ -215,7 +386,15 @@ def is_data_line(line: str) -> bool:
     return literals > 0 and DATA_SEPARATORS.fullmatch(remainder) is not None
 
 
-_DATA_LINE_STARTS = frozenset("\"'-0123456789[{(tfnN")
+_DATA_LINE_STARTS = frozenset("\"'-0123456789[{(")
+# A line starting with a letter can only be a data line if it starts with one of the word literals.
+_WORD_LITERAL_START = re.compile(r"(?:true|false|null|None|nil)\b")
+
+
+def _could_be_data_line(stripped: str) -> bool:
+    """Whether a stripped line starts like a literal: a number, a quote, a bracket or a whole word literal. Every data
+    line does (its first character must belong to a literal or a separator, and a separator cannot start it)."""
+    return stripped[0] in _DATA_LINE_STARTS or _WORD_LITERAL_START.match(stripped) is not None
 
 
 def data_line_fraction(lines: list[str], stop_below: float = 0.0) -> float:
@@ -225,24 +404,29 @@ def data_line_fraction(lines: list[str], stop_below: float = 0.0) -> float:
     non_blank = [line for line in stripped if line]
     if not non_blank:
         return 0.0
-    candidates = [line for line in non_blank if line[0] in _DATA_LINE_STARTS]
+    candidates = [line for line in non_blank if _could_be_data_line(line)]
     if len(candidates) <= stop_below * len(non_blank):
         return len(candidates) / len(non_blank)
     return sum(1 for line in candidates if is_data_line(line)) / len(non_blank)
 
 
-_ALPHANUMERIC_BYTE = np.zeros(256, dtype=bool)
-_ALPHANUMERIC_BYTE[[ord(c) for c in string.ascii_letters + string.digits]] = True
+_NOT_ALPHANUMERIC = bytes(byte for byte in range(256) if chr(byte) not in string.ascii_letters + string.digits)
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+_LEAD_BYTES = bytes(range(0xC0, 0x100))
 
 
-def alphanumeric_fraction(text: str) -> float:
-    """Letters and digits / characters, vectorised over the UTF-8 bytes. Non-ASCII characters count as
-    alphanumeric (most are letters: identifiers and comments in other scripts)."""
-    data = np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
-    characters = int(np.count_nonzero((data & 0xC0) != 0x80))  # continuation bytes are not characters
+def alphanumeric_fraction(text: str, raw: bytes | None = None) -> float:
+    """Letters and digits / characters, counted on the UTF-8 bytes (``raw``, encoded if not given). Non-ASCII
+    characters count as alphanumeric (most are letters: identifiers and comments in other scripts)."""
+    raw = _utf8(text) if raw is None else raw
+    if len(raw) == len(text):  # ASCII
+        characters, non_ascii = len(text), 0
+    else:
+        characters = len(raw.translate(None, _CONTINUATION_BYTES))  # continuation bytes are not characters
+        non_ascii = len(raw) - len(raw.translate(None, _LEAD_BYTES))
     if characters == 0:
         return 0.0
-    return (int(np.count_nonzero(_ALPHANUMERIC_BYTE[data])) + int(np.count_nonzero(data >= 0xC0))) / characters
+    return (len(raw.translate(None, _NOT_ALPHANUMERIC)) + non_ascii) / characters
 
 
 class CodeRuleFilter(FunnelFilter):
@@ -257,16 +441,18 @@ class CodeRuleFilter(FunnelFilter):
         language = doc.metadata.get("language")
         limits = self.config.thresholds(language)
         text = doc.text
-        lines = text.splitlines() or [""]
-        if "max_line_length" in self.active and max(map(len, lines)) > limits.max_line_length:
+        units = TextUnits(text)
+        lines = Lines(units)
+        line_count = len(lines) or 1  # an empty text is one empty line
+        if "max_line_length" in self.active and lines.longest() > limits.max_line_length:
             return "max_line_length"
-        if "mean_line_length" in self.active and len(text) / len(lines) > limits.max_mean_line_length:
+        if "mean_line_length" in self.active and len(text) / line_count > limits.max_mean_line_length:
             return "mean_line_length"
         if "alphanumeric_fraction" in self.active and text:
-            if alphanumeric_fraction(text) < limits.min_alphanumeric_fraction:
+            if alphanumeric_fraction(text, units.raw) < limits.min_alphanumeric_fraction:
                 return "alphanumeric_fraction"
         if "encoded_data" in self.active and text:
-            encoded, longest = encoded_data_stats(text)
+            encoded, longest = encoded_data_stats(text, units)
             if longest > limits.max_encoded_run or encoded / len(text) > limits.max_encoded_fraction:
                 return "encoded_data"
         if "autogenerated" in self.active and is_autogenerated(text, limits.autogenerated_header_lines):
@@ -274,8 +460,8 @@ class CodeRuleFilter(FunnelFilter):
         if (
             "data_file" in self.active
             and language not in DATA_OR_MARKUP_LANGUAGES
-            and len(lines) >= limits.min_lines_for_data_rule
-            and data_line_fraction(lines, stop_below=limits.max_data_line_fraction) > limits.max_data_line_fraction
+            and line_count >= limits.min_lines_for_data_rule
         ):
-            return "data_file"
+            if lines.data_line_fraction(stop_below=limits.max_data_line_fraction) > limits.max_data_line_fraction:
+                return "data_file"
         return None

@@ -231,6 +231,11 @@ class BenchmarkNGramIndex:
         _MEMORY_CACHE[key] = index
         return index
 
+    @staticmethod
+    def clear_memory_cache() -> None:
+        """Forget the indexes this process loaded (the disk cache stays): the next ``cached`` call loads again."""
+        _MEMORY_CACHE.clear()
+
     def first_match(self, text: str) -> NGramMatch | None:
         """The first benchmark n-gram found in ``text``, or None."""
         if len(self.hashes) == 0:

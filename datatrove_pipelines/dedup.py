@@ -393,6 +393,16 @@ class DedupBuckets(MinhashDedupBuckets):
         )
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+        """With fewer tasks than buckets, task ``rank`` handles buckets rank, rank + world_size, ...; with more,
+        they must be a multiple of the bucket count (datatrove splits each bucket's hash range among its tasks)."""
+        num_buckets = self.dedup_config.num_buckets
+        if world_size < num_buckets:
+            for bucket in range(rank, num_buckets, world_size):
+                yield from self._run_bucket(bucket, num_buckets)
+        else:
+            yield from self._run_bucket(rank, world_size)
+
+    def _run_bucket(self, rank: int, world_size: int):
         workers_per_bucket = world_size // self.dedup_config.num_buckets
         bucket, bucket_worker = divmod(rank, max(workers_per_bucket, 1))
         if self.dedup_config.exact and bucket_worker == 0:
