@@ -355,7 +355,10 @@ def _train_lm(config: ScorerTrainingConfig, train: list[Example], output: Path) 
         trainer = Trainer(
             model=model, args=args, train_dataset=features, data_collator=collate, optimizers=(optimizer, None)
         )
-        trainer.train()
+        # lighteval turns autograd off process-wide when it is imported (its transformers model module calls
+        # torch.set_grad_enabled(False)); training must not depend on what was imported before it.
+        with torch.enable_grad():
+            trainer.train()
     model = trainer.model
     (output / "backbone").mkdir(parents=True, exist_ok=True)
     model.backbone.save_pretrained(output / "backbone")
