@@ -114,6 +114,10 @@ LITERAL = re.compile(
     r"|\b(?:true|false|null|None|nil)\b"
 )
 DATA_SEPARATORS = re.compile(r"[\s\[\](){},;:=>]*")
+# The same test in one pass: separators and literals, each literal matched as LITERAL.subn would match it (atomic
+# group: no backtracking into a literal once matched; separators and literal starts are disjoint characters).
+_SEPARATOR = r"[\s\[\](){},;:=>]"
+DATA_LINE = re.compile(rf"{_SEPARATOR}*(?>{LITERAL.pattern})(?:{_SEPARATOR}|(?>{LITERAL.pattern}))*")
 # Languages that are data or prose by nature: the data-file rule does not apply to them.
 DATA_OR_MARKUP_LANGUAGES = frozenset(
     {"JSON", "YAML", "Markdown", "reStructuredText", "RMarkdown", "TeX", "HTML", "XSLT", "CSS", "SPARQL", "SQL"}
@@ -194,29 +198,42 @@ WHITESPACE += "\u2028\u2029\u202f\u205f\u3000"
 
 
 class CodePointSet:
-    """Membership of code units in a set of characters, as a bytes.translate table (ASCII) and numpy lookups."""
+    """Membership of code units in a set of characters: a bit of the byte classes (ASCII) and numpy lookups."""
 
-    def __init__(self, characters: str):
+    def __init__(self, characters: str, bit: int):
         code_points = sorted(set(map(ord, characters)))
+        self.bit = bit
         self.low = np.zeros(256, dtype=bool)
         self.low[[c for c in code_points if c < 256]] = True
-        self.ascii_table = bytes(self.low[:128].astype(np.uint8).tolist()) + bytes(128)
         self.high = np.array([c for c in code_points if c >= 256], dtype=np.uint32)
 
 
-_LINE_BREAK_SET = CodePointSet(LINE_BREAKS)
-_WHITESPACE_SET = CodePointSet(WHITESPACE)
-_HEX_GAP_SET = CodePointSet(string.hexdigits + "," + WHITESPACE)  # what may separate two hex items of one run
+_LINE_BREAK_SET = CodePointSet(LINE_BREAKS, 1)
+_WHITESPACE_SET = CodePointSet(WHITESPACE, 2)
+_HEX_GAP_SET = CodePointSet(string.hexdigits + "," + WHITESPACE, 4)  # what may separate two hex items of one run
+_BASE64_BIT, _ALPHANUMERIC_BIT = 8, 16
+# One bytes.translate pass gives every byte its classes (bits); masks are then cheap numpy comparisons.
+_BYTE_CLASSES = bytearray(256)
+for _members in (_LINE_BREAK_SET, _WHITESPACE_SET, _HEX_GAP_SET):
+    for _byte in np.flatnonzero(_members.low[:128]).tolist():
+        _BYTE_CLASSES[_byte] |= _members.bit
+for _byte in (string.ascii_letters + string.digits + "+/=\n").encode():
+    _BYTE_CLASSES[_byte] |= _BASE64_BIT
+for _byte in (string.ascii_letters + string.digits).encode():
+    _BYTE_CLASSES[_byte] |= _ALPHANUMERIC_BIT
+_BYTE_CLASSES = bytes(_BYTE_CLASSES)
 
 
 class TextUnits:
     """A text as an array of code units, one per character: its UTF-8 bytes when it is ASCII, else its UTF-32 code
-    points. Offsets into ``units`` are character offsets, so they slice the str directly."""
+    points. Offsets into ``units`` are character offsets, so they slice the str directly. ``byte_classes`` holds
+    the class bits of each UTF-8 byte."""
 
     def __init__(self, text: str, raw: bytes | None = None):
         self.text = text
         self.raw = _utf8(text) if raw is None else raw
         self.is_ascii = len(self.raw) == len(text)
+        self.byte_classes = np.frombuffer(self.raw.translate(_BYTE_CLASSES), dtype=np.uint8)
         if self.is_ascii:
             self.units = np.frombuffer(self.raw, dtype=np.uint8)
         else:
@@ -225,10 +242,14 @@ class TextUnits:
     def __len__(self) -> int:
         return len(self.units)
 
+    def byte_mask(self, bit: int) -> np.ndarray:
+        """bool per UTF-8 byte: whether its class has ``bit``."""
+        return (self.byte_classes & bit) != 0
+
     def mask(self, members: CodePointSet) -> np.ndarray:
         """bool per character: whether it is in ``members``."""
         if self.is_ascii:
-            return np.frombuffer(self.raw.translate(members.ascii_table), dtype=bool)
+            return self.byte_mask(members.bit)
         units = self.units
         mask = members.low[np.minimum(units, 255)] & (units < 256)
         if len(members.high):
@@ -244,16 +265,18 @@ class Lines:
         self.units = units
         codes = units.units
         breaks = np.flatnonzero(units.mask(_LINE_BREAK_SET))
-        if len(breaks):  # "\r\n" is one line break: drop the "\n" of each pair
+        has_cr = "\r" in units.text
+        if has_cr:  # "\r\n" is one line break: drop the "\n" of each pair
             follows_cr = (codes[breaks] == ord("\n")) & (breaks > 0)
             follows_cr[follows_cr] = codes[breaks[follows_cr] - 1] == ord("\r")
             breaks = breaks[~follows_cr]
-        break_width = np.ones(len(breaks), dtype=np.int64)
-        before_last = breaks < len(codes) - 1
-        break_width[before_last] += (codes[breaks[before_last]] == ord("\r")) & (
-            codes[breaks[before_last] + 1] == ord("\n")
-        )
-        self.starts = np.concatenate(([0], breaks + break_width))
+        next_starts = breaks + 1
+        if has_cr:
+            before_last = breaks < len(codes) - 1
+            next_starts[before_last] += (codes[breaks[before_last]] == ord("\r")) & (
+                codes[breaks[before_last] + 1] == ord("\n")
+            )
+        self.starts = np.concatenate(([0], next_starts))
         self.ends = np.append(breaks, len(codes))
         if self.starts[-1] == len(codes):  # text empty or ending with a line break: no last partial line
             self.starts, self.ends = self.starts[:-1], self.ends[:-1]
@@ -265,7 +288,9 @@ class Lines:
         return int((self.ends - self.starts).max()) if len(self.starts) else 0
 
     def data_line_fraction(self, stop_below: float = 0.0) -> float:
-        """``data_line_fraction(text.splitlines(), stop_below)``, with numpy up to the candidate lines."""
+        """As ``data_line_fraction(text.splitlines(), stop_below)``: the share of data lines when it is above
+        ``stop_below``, else a bound <= ``stop_below``. Numpy finds each line's first visible character; lines
+        are looked at one by one only when enough of them start like a literal."""
         codes, starts, ends = self.units.units, self.starts, self.ends
         if not len(starts):
             return 0.0
@@ -280,8 +305,12 @@ class Lines:
         if visible_lines == 0:
             return 0.0
         first, ends = first[non_blank], ends[non_blank]
-        first_codes = codes[first]
-        candidate = _DATA_LINE_START_BYTE[np.minimum(first_codes, 255)] & (first_codes < 128)
+        first_codes = np.minimum(codes[first], 255)
+        word_start = _WORD_LITERAL_INITIAL[first_codes]
+        candidate = _DATA_LINE_START_BYTE[first_codes]
+        bound = int(np.count_nonzero(candidate)) + int(np.count_nonzero(word_start))
+        if bound <= stop_below * visible_lines:  # even counting every "t", "f", "n", "N" line: too few
+            return bound / visible_lines
         padded = np.concatenate((codes, np.zeros(8, dtype=codes.dtype)))
         text = self.units.text
         for word in _WORD_LITERALS:  # a word literal, then the line end or a non-word character
@@ -303,19 +332,20 @@ class Lines:
         return data_lines / visible_lines
 
 
-_BASE64_TABLE = bytes(_BASE64_BYTE.astype(np.uint8).tolist())
 _DATA_LINE_START_BYTE = np.zeros(256, dtype=bool)
 _DATA_LINE_START_BYTE[[ord(c) for c in "\"'-0123456789[{("]] = True
+_WORD_LITERAL_INITIAL = np.zeros(256, dtype=bool)
+_WORD_LITERAL_INITIAL[[ord(c) for c in "tfnN"]] = True
 _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[[ord(c) for c in string.ascii_letters + string.digits + "_"]] = True
 _WORD_CHARACTER = re.compile(r"\w")
 _WORD_LITERALS = ("true", "false", "null", "None", "nil")
 
 
-def _base64_runs(raw: bytes) -> np.ndarray:
+def _base64_runs(units: TextUnits) -> np.ndarray:
     """Lengths (in bytes) of the maximal runs of base64 characters (newlines included) of at least 64."""
-    mask = np.zeros(len(raw) + 2, dtype=bool)
-    mask[1:-1] = np.frombuffer(raw.translate(_BASE64_TABLE), dtype=bool)
+    mask = np.zeros(len(units.byte_classes) + 2, dtype=bool)
+    mask[1:-1] = units.byte_mask(_BASE64_BIT)
     edges = np.flatnonzero(mask[1:] != mask[:-1])
     lengths = edges[1::2] - edges[0::2]
     return lengths[lengths >= 64]
@@ -360,12 +390,17 @@ def encoded_data_stats(text: str, units: TextUnits | None = None) -> tuple[int, 
     hex and \\u patterns only run when the text has enough of their prefixes to form a run at all, and then only
     over the regions where their prefixes are close enough to form one."""
     units = TextUnits(text) if units is None else units
-    runs = _base64_runs(units.raw)
+    runs = _base64_runs(units)
     total, longest = int(runs.sum()), int(runs.max()) if len(runs) else 0
     patterns = []
-    if text.count("0x") + text.count("0X") + text.count("\\x") >= 8:
+    codes = units.units
+    zeros = np.flatnonzero(codes[:-1] == ord("0"))
+    backslashes = np.flatnonzero(codes[:-1] == ord("\\"))
+    after_backslash = codes[backslashes + 1]
+    hex_prefixes = int(np.count_nonzero((codes[zeros + 1] | 0x20) == ord("x")))  # 0x, 0X
+    if hex_prefixes + int(np.count_nonzero(after_backslash == ord("x"))) >= 8:
         patterns.append((HEX_RUN, True))
-    if text.count("\\u") >= 8:
+    if np.count_nonzero(after_backslash == ord("u")) >= 8:
         patterns.append((UNICODE_ESCAPE_RUN, False))
     for pattern, hex_runs in patterns:
         for region_start, region_end in _escape_run_regions(units, hex_runs):
@@ -382,8 +417,8 @@ def is_autogenerated(text: str, header_lines: int) -> bool:
 
 
 def is_data_line(line: str) -> bool:
-    remainder, literals = LITERAL.subn("", line)
-    return literals > 0 and DATA_SEPARATORS.fullmatch(remainder) is not None
+    """Whether ``line`` is literals and separators only, with at least one literal."""
+    return DATA_LINE.fullmatch(line) is not None
 
 
 _DATA_LINE_STARTS = frozenset("\"'-0123456789[{(")
@@ -398,35 +433,39 @@ def _could_be_data_line(stripped: str) -> bool:
 
 
 def data_line_fraction(lines: list[str], stop_below: float = 0.0) -> float:
-    """Share of non-blank lines that are data lines. When even the lines that could be data lines (they start
-    like a literal) are at most ``stop_below`` of the total, that bound is returned without checking each line."""
+    """Share of non-blank lines that are data lines, when it is above ``stop_below``. When even the lines that could
+    be data lines (they start like a literal) are at most ``stop_below`` of the total, that bound is returned
+    without checking each line, so a result <= ``stop_below`` is a bound, not the share."""
     stripped = [line.lstrip() for line in lines]
     non_blank = [line for line in stripped if line]
     if not non_blank:
         return 0.0
+    bound = sum(1 for line in non_blank if line[0] in _DATA_LINE_STARTS or line[0] in "tfnN")
+    if bound <= stop_below * len(non_blank):
+        return bound / len(non_blank)
     candidates = [line for line in non_blank if _could_be_data_line(line)]
     if len(candidates) <= stop_below * len(non_blank):
         return len(candidates) / len(non_blank)
     return sum(1 for line in candidates if is_data_line(line)) / len(non_blank)
 
 
-_NOT_ALPHANUMERIC = bytes(byte for byte in range(256) if chr(byte) not in string.ascii_letters + string.digits)
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _LEAD_BYTES = bytes(range(0xC0, 0x100))
 
 
-def alphanumeric_fraction(text: str, raw: bytes | None = None) -> float:
-    """Letters and digits / characters, counted on the UTF-8 bytes (``raw``, encoded if not given). Non-ASCII
-    characters count as alphanumeric (most are letters: identifiers and comments in other scripts)."""
-    raw = _utf8(text) if raw is None else raw
-    if len(raw) == len(text):  # ASCII
+def alphanumeric_fraction(text: str, units: TextUnits | None = None) -> float:
+    """Letters and digits / characters, counted on the UTF-8 bytes. Non-ASCII characters count as alphanumeric
+    (most are letters: identifiers and comments in other scripts)."""
+    units = TextUnits(text) if units is None else units
+    raw = units.raw
+    if units.is_ascii:
         characters, non_ascii = len(text), 0
     else:
         characters = len(raw.translate(None, _CONTINUATION_BYTES))  # continuation bytes are not characters
         non_ascii = len(raw) - len(raw.translate(None, _LEAD_BYTES))
     if characters == 0:
         return 0.0
-    return (len(raw.translate(None, _NOT_ALPHANUMERIC)) + non_ascii) / characters
+    return (int(np.count_nonzero(units.byte_classes & _ALPHANUMERIC_BIT)) + non_ascii) / characters
 
 
 class CodeRuleFilter(FunnelFilter):
@@ -449,7 +488,7 @@ class CodeRuleFilter(FunnelFilter):
         if "mean_line_length" in self.active and len(text) / line_count > limits.max_mean_line_length:
             return "mean_line_length"
         if "alphanumeric_fraction" in self.active and text:
-            if alphanumeric_fraction(text, units.raw) < limits.min_alphanumeric_fraction:
+            if alphanumeric_fraction(text, units) < limits.min_alphanumeric_fraction:
                 return "alphanumeric_fraction"
         if "encoded_data" in self.active and text:
             encoded, longest = encoded_data_stats(text, units)
