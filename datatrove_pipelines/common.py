@@ -212,10 +212,16 @@ class FunnelMixin:
     funnel_step: str
 
     def _funnel(self, label: str, doc: Document) -> None:
-        step: PipelineStep = self  # type: ignore[assignment]
-        prefix = f"{FUNNEL_PREFIX}{self.funnel_step}/"
-        step.stat_update(prefix + f"docs_{label}")
-        step.stat_update(prefix + f"bytes_{label}", value=document_bytes(doc))
+        # = stat_update(f"funnel/<step>/docs_{label}"), stat_update(f"funnel/<step>/bytes_{label}", value=bytes),
+        # with the key strings built once per step: this runs twice per document and step
+        keys = self.__dict__.setdefault("_funnel_keys", {})
+        if label not in keys:
+            prefix = f"{FUNNEL_PREFIX}{self.funnel_step}/"
+            keys[label] = (prefix + f"docs_{label}", prefix + f"bytes_{label}")
+        docs_key, bytes_key = keys[label]
+        metrics = self.stats  # type: ignore[attr-defined]
+        metrics[docs_key].update(1)
+        metrics[bytes_key].update(document_bytes(doc))
 
     def funnel_in(self, doc: Document) -> None:
         self._funnel("in", doc)
@@ -275,6 +281,9 @@ class FunnelFilter(FunnelMixin, PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
         with writer_context as writer:
+            if self.batch_size == 1 and type(self).check_batch is FunnelFilter.check_batch:
+                yield from self._run_one_by_one(data, writer, rank)
+                return
             for batch in batched(data, self.batch_size):
                 with self.track_time("batch" if self.batch_size > 1 else None):
                     reasons = self.check_batch(batch)
@@ -285,6 +294,19 @@ class FunnelFilter(FunnelMixin, PipelineStep):
                         yield doc
                     else:
                         self.funnel_exclude(doc, reason, writer, rank)
+
+    def _run_one_by_one(self, data: DocumentsPipeline, writer: DiskWriter | None, rank: int) -> DocumentsPipeline:
+        """``run`` for ``batch_size == 1``, without building one-document batches (same checks and counters)."""
+        timer = self.track_time()
+        for doc in data or ():
+            with timer:
+                reason = self._safe_check(doc)
+            self.funnel_in(doc)
+            if reason is None:
+                self.funnel_keep(doc)
+                yield doc
+            else:
+                self.funnel_exclude(doc, reason, writer, rank)
 
 
 # --------------------------------------------------------------------------------------------------------------------

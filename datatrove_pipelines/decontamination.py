@@ -103,7 +103,7 @@ class NGramMatch:
 
 
 # Bumped whenever tokenisation, hashing or pruning changes, so cached indexes built by older code are not reused.
-INDEX_FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 3
 _BITMAP_BITS = 24  # 2**24-bit prefilter (2 MiB): a few percent of a document's n-grams reach the binary search
 _MEMORY_CACHE: dict[str, BenchmarkNGramIndex] = {}
 

@@ -78,7 +78,7 @@ _MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT_33 = np.uint64(33)
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)  # [k] keeps k bytes
-MAX_PACKED_TOKEN_BYTES = 64  # longer tokens (rare: blobs, long literals) are hashed with xxhash instead
+_CHUNK_SALT = np.uint64(0xD6E8FEB86659FD93)
 
 # Word-ness of every code point, filled lazily with the regex itself so that it is exactly ``\w``.
 _WORD_CODE_POINT = np.zeros(0x110000, dtype=bool)
@@ -102,14 +102,21 @@ def _word_byte_mask(text: str, raw: bytes) -> np.ndarray:
     """int8 per UTF-8 byte of ``text``: 1 where the byte belongs to a word character."""
     if len(raw) == len(text):  # ASCII: one byte per character, one table lookup per byte
         return np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8)
+    mask = np.frombuffer(bytearray(raw.translate(_ASCII_WORD_BYTES)), dtype=np.int8)  # non-ASCII bytes: 0 for now
     code_points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-    unseen = np.unique(code_points[code_points >= 128])
-    unseen = unseen[~_WORD_CODE_POINT_KNOWN[unseen]]
-    for code_point in unseen.tolist():
-        _WORD_CODE_POINT[code_point] = CODE_TOKEN.fullmatch(chr(code_point)) is not None
-    _WORD_CODE_POINT_KNOWN[unseen] = True
-    widths = 1 + (code_points >= 0x80).view(np.uint8) + (code_points >= 0x800) + (code_points >= 0x10000)
-    return np.repeat(_WORD_CODE_POINT[code_points].view(np.int8), widths)
+    high = code_points[code_points >= 128]  # in text order, one per UTF-8 lead byte
+    unseen = high[~_WORD_CODE_POINT_KNOWN[high]]
+    if len(unseen):
+        unseen = np.unique(unseen)
+        for code_point in unseen.tolist():
+            _WORD_CODE_POINT[code_point] = CODE_TOKEN.fullmatch(chr(code_point)) is not None
+        _WORD_CODE_POINT_KNOWN[unseen] = True
+    is_word = _WORD_CODE_POINT[high]
+    leads = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)[is_word]
+    widths = 2 + (high[is_word] >= 0x800).view(np.uint8) + (high[is_word] >= 0x10000)
+    for offset in range(4):
+        mask[leads[widths > offset] + offset] = 1
+    return mask
 
 
 @dataclass
@@ -143,6 +150,8 @@ def word_tokens(text: str) -> WordTokens:
 
 
 def _hash_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``reference_token_hash`` of every token: the first 8 bytes of all tokens, then the further 8-byte chunks
+    of the longer tokens in one flat array (no loop over chunk positions)."""
     if not len(starts):
         return np.zeros(0, dtype=np.uint64)
     buffer = raw + bytes(8)  # every 8-byte read that starts inside ``raw`` stays inside the buffer
@@ -151,32 +160,24 @@ def _hash_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     state = words[starts] & _LOW_BYTES[np.minimum(lengths, 8)]
     state ^= lengths.astype(np.uint64) * _GOLDEN
     longer = np.flatnonzero(lengths > 8)
-    chunk = 1
-    while longer.size and chunk * 8 < MAX_PACKED_TOKEN_BYTES:
-        remaining = lengths[longer] - 8 * chunk
-        state[longer] = mix64(state[longer]) ^ (
-            words[starts[longer] + 8 * chunk] & _LOW_BYTES[np.minimum(remaining, 8)]
-        )
-        longer = longer[remaining > 8]
-        chunk += 1
-    hashes = mix64(state)
-    for index in np.flatnonzero(lengths > MAX_PACKED_TOKEN_BYTES).tolist():
-        start, end = int(starts[index]), int(ends[index])
-        hashes[index] = _long_token_hash(raw[start:end])
-    return hashes
-
-
-def _long_token_hash(token: bytes) -> int:
-    from xxhash import xxh64_intdigest
-
-    return xxh64_intdigest(token) ^ (len(token) * int(_GOLDEN)) % 2**64
+    if len(longer):
+        extra = (lengths[longer] - 1) // 8  # chunks after the first
+        first_extra = np.cumsum(extra) - extra
+        chunk = np.arange(int(extra.sum())) - np.repeat(first_extra - 1, extra)  # 1, 2, ... within each token
+        values = words[np.repeat(starts[longer], extra) + 8 * chunk]
+        values &= _LOW_BYTES[np.minimum(np.repeat(lengths[longer], extra) - 8 * chunk, 8)]
+        values ^= chunk.astype(np.uint64) * _CHUNK_SALT
+        state[longer] ^= np.bitwise_xor.reduceat(mix64(values), first_extra)
+    return mix64(state)
 
 
 def reference_token_hash(token: str) -> int:
-    """``word_tokens``' hash of one token, in plain Python: the specification the vectorised code must meet."""
+    """``word_tokens``' hash of one token, in plain Python: the specification the vectorised code must meet.
+
+    The UTF-8 bytes are read as little-endian 64-bit chunks c_0, c_1, ...; the hash is
+    mix(c_0 ^ length * GOLDEN ^ mix(c_1 ^ 1 * SALT) ^ mix(c_2 ^ 2 * SALT) ^ ...) with mix the murmur3 finalizer.
+    """
     data = token.encode("utf-8", errors="surrogatepass")
-    if len(data) > MAX_PACKED_TOKEN_BYTES:
-        return _long_token_hash(data)
     mask = 2**64 - 1
 
     def mix(value: int) -> int:
@@ -187,8 +188,8 @@ def reference_token_hash(token: str) -> int:
         return value ^ (value >> 33)
 
     state = int.from_bytes(data[:8], "little") ^ ((len(data) * int(_GOLDEN)) & mask)
-    for offset in range(8, len(data), 8):
-        state = mix(state) ^ int.from_bytes(data[offset : offset + 8], "little")
+    for chunk in range(1, (len(data) + 7) // 8):
+        state ^= mix(int.from_bytes(data[8 * chunk : 8 * chunk + 8], "little") ^ ((chunk * int(_CHUNK_SALT)) & mask))
     return mix(state)
 
 
