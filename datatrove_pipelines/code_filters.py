@@ -205,12 +205,14 @@ class CodePointSet:
         self.bit = bit
         self.low = np.zeros(256, dtype=bool)
         self.low[[c for c in code_points if c < 256]] = True
-        self.high = np.array([c for c in code_points if c >= 256], dtype=np.uint32)
+        self.table = np.zeros(code_points[-1] + 2, dtype=bool)  # every code point above the last member -> last
+        self.table[code_points] = True
 
 
 _LINE_BREAK_SET = CodePointSet(LINE_BREAKS, 1)
 _WHITESPACE_SET = CodePointSet(WHITESPACE, 2)
 _HEX_GAP_SET = CodePointSet(string.hexdigits + "," + WHITESPACE, 4)  # what may separate two hex items of one run
+_HEX_GAP = re.compile(r"[0-9a-fA-F,\s]*")
 _BASE64_BIT, _ALPHANUMERIC_BIT = 8, 16
 # One bytes.translate pass gives every byte its classes (bits); masks are then cheap numpy comparisons.
 _BYTE_CLASSES = bytearray(256)
@@ -222,6 +224,13 @@ for _byte in (string.ascii_letters + string.digits + "+/=\n").encode():
 for _byte in (string.ascii_letters + string.digits).encode():
     _BYTE_CLASSES[_byte] |= _ALPHANUMERIC_BIT
 _BYTE_CLASSES = bytes(_BYTE_CLASSES)
+
+
+def _in_set(codes: np.ndarray, members: CodePointSet) -> np.ndarray:
+    """bool per code unit: whether it is in ``members``."""
+    if codes.dtype == np.uint8:
+        return members.low[codes]
+    return members.table[np.minimum(codes, len(members.table) - 1)]
 
 
 class TextUnits:
@@ -250,12 +259,7 @@ class TextUnits:
         """bool per character: whether it is in ``members``."""
         if self.is_ascii:
             return self.byte_mask(members.bit)
-        units = self.units
-        mask = members.low[np.minimum(units, 255)] & (units < 256)
-        if len(members.high):
-            high = np.flatnonzero(units >= 256)
-            mask[high] = np.isin(units[high], members.high)
-        return mask
+        return _in_set(self.units, members)
 
 
 class Lines:
@@ -344,9 +348,14 @@ _WORD_LITERALS = ("true", "false", "null", "None", "nil")
 
 def _base64_runs(units: TextUnits) -> np.ndarray:
     """Lengths (in bytes) of the maximal runs of base64 characters (newlines included) of at least 64."""
-    mask = np.zeros(len(units.byte_classes) + 2, dtype=bool)
-    mask[1:-1] = units.byte_mask(_BASE64_BIT)
-    edges = np.flatnonzero(mask[1:] != mask[:-1])
+    mask = units.byte_mask(_BASE64_BIT)
+    if not len(mask):
+        return np.zeros(0, dtype=np.int64)
+    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    if mask[0]:
+        edges = np.concatenate(([0], edges))
+    if mask[-1]:
+        edges = np.append(edges, len(mask))
     lengths = edges[1::2] - edges[0::2]
     return lengths[lengths >= 64]
 
@@ -376,9 +385,14 @@ def _escape_run_regions(units: TextUnits, hex_runs: bool) -> list[tuple[int, int
     if hex_runs:
         starts = ((first == ord("0")) & ((second | 0x20) == ord("x"))) | ((first == ord("\\")) & (second == ord("x")))
         positions = np.flatnonzero(starts)
-        outside = np.zeros(len(codes) + 1, dtype=np.int64)
-        np.cumsum(~units.mask(_HEX_GAP_SET), out=outside[1:])
-        linked = (positions[1:] - positions[:-1] >= 3) & (outside[positions[1:]] == outside[positions[:-1] + 2])
+        gap_starts, gap_ends = positions[:-1] + 2, positions[1:]  # at least one hex digit, then only gap characters
+        linked = gap_ends > gap_starts
+        # most gaps hold a letter or an operator within a few characters: test the first 8 at once
+        window = gap_starts[:, None] + np.arange(8)[None, :]
+        inside = window < gap_ends[:, None]
+        linked &= (_in_set(codes[np.minimum(window, len(codes) - 1)], _HEX_GAP_SET) | ~inside).all(axis=1)
+        for pair in np.flatnonzero(linked & (gap_ends - gap_starts > 8)).tolist():  # the rest of longer gaps
+            linked[pair] = _HEX_GAP.fullmatch(units.text, gap_starts[pair] + 8, gap_ends[pair]) is not None
     else:
         positions = np.flatnonzero((first == ord("\\")) & (second == ord("u")))
         linked = positions[1:] - positions[:-1] == 6
@@ -427,8 +441,8 @@ _WORD_LITERAL_START = re.compile(r"(?:true|false|null|None|nil)\b")
 
 
 def _could_be_data_line(stripped: str) -> bool:
-    """Whether a stripped line starts like a literal: a number, a quote, a bracket or a whole word literal. Every data
-    line does (its first character must belong to a literal or a separator, and a separator cannot start it)."""
+    """Whether a stripped line starts like the rule's candidates: a number, a quote, an opening bracket, or a
+    letter that begins a whole word literal (a "t", "f", "n" or "N" line that does not can never be a data line)."""
     return stripped[0] in _DATA_LINE_STARTS or _WORD_LITERAL_START.match(stripped) is not None
 
 

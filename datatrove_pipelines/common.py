@@ -159,7 +159,8 @@ def build_executor(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-# gzip at level 1: ~5x faster to write than the default level 9 on code, ~10% larger, read by any gzip reader.
+# gzip at level 1 (kept/ and excluded/): ~5x faster to write than the default level 9 on code, ~10% larger,
+# read by any gzip reader.
 FAST_GZIP = "gzip_level1"
 fsspec.compression.register_compression(
     FAST_GZIP, lambda file, mode="rb", **kwargs: GzipFile(fileobj=file, mode=mode, compresslevel=1), [], force=True
@@ -190,7 +191,12 @@ def kept_writer(output_dir: str) -> JsonlWriter:
 
 def exclusion_writer(output_dir: str, step: str) -> JsonlWriter:
     """Writes the documents ``step`` excluded (reason in ``metadata.filter_reason``) to ``excluded/<step>/``."""
-    return JsonlWriter(os.path.join(output_dir, "excluded", step), adapter=document_dict)
+    return JsonlWriter(
+        os.path.join(output_dir, "excluded", step),
+        output_filename="${rank}.jsonl.gz",
+        compression=FAST_GZIP,
+        adapter=document_dict,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------

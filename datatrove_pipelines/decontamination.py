@@ -17,7 +17,7 @@ not the problem:
 The index is vectorised (one tokenisation of all benchmark texts, numpy grouping) and cached: in memory for the
 process and on disk (``$XDG_CACHE_HOME/seed-coder/decontamination`` by default), keyed by the settings, the hashing
 version and the content of the benchmark files, so a run, and every task of it, loads it instead of building it.
-Lookups test a 2 MiB bitmap of the indexed hashes first and binary-search only the few n-grams that hit it.
+Lookups test a 4 MiB table of the indexed hashes' top bits first and binary-search only the n-grams that hit it.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class NGramMatch:
 
 # Bumped whenever tokenisation, hashing or pruning changes, so cached indexes built by older code are not reused.
 INDEX_FORMAT_VERSION = 3
-_BITMAP_BITS = 24  # 2**24-bit prefilter (2 MiB): a few percent of a document's n-grams reach the binary search
+_PREFILTER_BITS = 22  # 4 MiB table: a few percent of a document's n-grams get past it to the binary search
 _MEMORY_CACHE: dict[str, BenchmarkNGramIndex] = {}
 
 
@@ -123,11 +123,8 @@ class BenchmarkNGramIndex:
         self.owners = owners  # owners[i]: index into problems of the problem hashes[i] came from
         self.problems = problems  # (benchmark, task_id)
         self.n = n
-        self.bitmap = np.zeros(2 ** (_BITMAP_BITS - 3), dtype=np.uint8)
-        top = hashes >> np.uint64(64 - _BITMAP_BITS)
-        np.bitwise_or.at(
-            self.bitmap, (top >> np.uint64(3)).astype(np.intp), np.left_shift(1, top & np.uint64(7)).astype(np.uint8)
-        )
+        self.prefilter = np.zeros(2**_PREFILTER_BITS, dtype=bool)  # by the top bits of the hash
+        self.prefilter[hashes >> np.uint64(64 - _PREFILTER_BITS)] = True
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -243,8 +240,7 @@ class BenchmarkNGramIndex:
         hashes = text_ngram_hashes(text, self.n)
         if len(hashes) == 0:
             return None
-        top = hashes >> np.uint64(64 - _BITMAP_BITS)
-        maybe = np.flatnonzero((self.bitmap[(top >> np.uint64(3)).astype(np.intp)] >> (top & np.uint64(7))) & 1)
+        maybe = np.flatnonzero(self.prefilter[hashes >> np.uint64(64 - _PREFILTER_BITS)])
         if len(maybe) == 0:
             return None
         positions = np.searchsorted(self.hashes, hashes[maybe])

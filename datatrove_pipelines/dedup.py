@@ -246,19 +246,10 @@ class MinhashSignatureHasher:
         signature = np.full(self.num_hashes, empty_value, dtype=np.uint64)
         np.minimum.at(signature, bins.astype(np.intp), mixed & np.uint64(0xFFFFFFFF))
         missing = np.flatnonzero(signature == empty_value)
-        if missing.size:
-            filled = signature != empty_value
-            done = 0
-            for stop in (4, 16, 64, self.num_hashes):  # most bins find a filled one among the first few tries
-                candidates = self.borrow_order[missing, done:stop]
-                usable = filled[candidates]
-                found = np.flatnonzero(usable.any(axis=1))
-                first = usable[found].argmax(axis=1)
-                signature[missing[found]] = signature[candidates[found, first]]
-                missing = np.delete(missing, found)
-                done = stop
-                if not missing.size:
-                    break
+        if missing.size:  # each empty bin takes the value of the first filled bin in its borrowing order
+            candidates = self.borrow_order[missing]
+            first_filled = (signature[candidates] != empty_value).argmax(axis=1)
+            signature[missing] = signature[candidates[np.arange(len(missing)), first_filled]]
         # datatrove stops reading a bucket at the max value (its sentinel): keep signatures strictly below it
         return np.minimum(signature, np.iinfo(np.uint32).max - 1).astype(np.uint32)
 

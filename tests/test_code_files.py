@@ -114,7 +114,7 @@ def run(tmp_path_factory, benchmarks_dir):
     config = CodeFilesConfig(
         inputs=[str(repos)],
         output_dir=str(root / "out"),
-        decontamination=DecontaminationConfig(benchmarks_dir=str(benchmarks_dir)),
+        decontamination=DecontaminationConfig(benchmarks_dir=str(benchmarks_dir), cache_dir=str(root / "index-cache")),
         executor=ExecutorConfig(tasks=2, workers=1),
     )
     stats = run_code_files(config)
@@ -196,7 +196,8 @@ def test_rerun_skips_completed_tasks_and_gives_the_same_funnel(run):
     assert again == stats
 
 
-def test_jsonl_input_in_the_stack_style(tmp_path, benchmarks_dir):
+def test_jsonl_input_in_the_stack_style(tmp_path, benchmarks_dir, monkeypatch):
+    monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))  # the index cache, not the user's
     records = [
         {"repo_name": "octo/app", "path": "src/main.py", "content": "print('hi')\n", "language": "Python"},
         {"repo_name": "octo/app", "path": "src/util.go", "content": "package util\n\nfunc One() int { return 1 }\n"},

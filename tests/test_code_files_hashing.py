@@ -1,0 +1,231 @@
+"""The vectorised hashing of the code-file pipeline against plain-Python references: token hashes, one-permutation
+MinHash, the decontamination index (build, cache, lookup)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sysconfig
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datatrove_pipelines.decontamination import (
+    BenchmarkNGramIndex,
+    DecontaminationConfig,
+    _benchmark_texts,
+    normalize_tokens,
+    text_ngram_hashes,
+)
+from datatrove_pipelines.dedup import (
+    DedupConfig,
+    MinhashSignatureHasher,
+    ngram_hashes,
+    reference_token_hash,
+    token_hashes,
+    word_tokens,
+)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+WORD = re.compile(r"\w+")
+TRICKY_TEXTS = [
+    "",
+    "   \n\t",
+    "x",
+    "def f(x_1):\n    return x_1+2",
+    "İstanbul straße ǅ 你好 мир x²³ ①② _a_ \u200b zero\u200dwidth é ٣٤ ١ e\u0301",  # non-ASCII word characters
+    "emoji😀word a😀b 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \U0001f600\U0001f600",  # 4-byte characters, inside and between words
+    "\ud800lone surrogate\udfff",
+    "a" * 8 + " " + "b" * 9 + " " + "c" * 16 + " " + "d" * 17 + " " + "e" * 65 + " " + "f" * 3000,  # chunk edges
+    "ñ" * 9 + " " + "x" * 7 + "é",  # multi-byte characters across 8-byte chunks
+]
+
+
+def stdlib_texts(count: int) -> list[str]:
+    texts = []
+    for path in sorted(STDLIB.glob("*.py"))[:count] + sorted(STDLIB.rglob("test_unicode*.py"))[:3]:
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            continue
+    return texts
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_tokens_and_hashes_match_the_reference_on_tricky_text(text):
+    tokens = word_tokens(text)
+    expected = WORD.findall(text)
+    found = [
+        tokens.raw[s:e].decode("utf-8", errors="surrogatepass")
+        for s, e in zip(tokens.starts, tokens.ends, strict=True)
+    ]
+    assert found == expected
+    assert tokens.hashes.tolist() == [reference_token_hash(token) for token in expected]
+    assert tokens.char_lengths().tolist() == [len(token) for token in expected]
+
+
+def test_tokens_and_hashes_match_the_reference_on_the_stdlib():
+    texts = stdlib_texts(60)
+    assert any(not text.isascii() for text in texts)
+    for text in texts:
+        tokens = word_tokens(text)
+        expected = WORD.findall(text)
+        assert len(tokens.hashes) == len(expected)
+        sample = slice(None, None, 7)  # every 7th token: the reference is slow Python
+        assert tokens.hashes[sample].tolist() == [reference_token_hash(token) for token in expected[sample]]
+
+
+def test_token_hashes_have_no_collisions_on_the_stdlib_vocabulary():
+    vocabulary = sorted({token for text in stdlib_texts(120) for token in WORD.findall(text)})
+    hashes = token_hashes(" ".join(vocabulary))
+    assert len(hashes) == len(vocabulary) and len(set(hashes.tolist())) == len(vocabulary)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One-permutation MinHash
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_signatures_are_deterministic_and_dense():
+    config = DedupConfig()
+    first, second = MinhashSignatureHasher(config), MinhashSignatureHasher(config)
+    text = (STDLIB / "textwrap.py").read_text()
+    assert (first.signature(text) == second.signature(text)).all()
+    tiny = first.signature("import os")  # one shingle: every bin borrows it, none keeps the empty marker
+    assert tiny.shape == (config.num_buckets * config.hashes_per_bucket,) and tiny.dtype == np.uint32
+    assert len(set(tiny.tolist())) == 1 and int(tiny[0]) < np.iinfo(np.uint32).max
+    assert first.signature("  ,;  ") is None
+    other_seed = MinhashSignatureHasher(DedupConfig(seed=2)).signature(text)
+    assert (other_seed != first.signature(text)).mean() > 0.9
+
+
+def test_signature_agreement_estimates_jaccard_similarity():
+    """Pairs of shingle sets with known Jaccard similarity J: the share of equal bins is ~J (the LSH premise)."""
+    hasher = MinhashSignatureHasher(DedupConfig())
+    rng = np.random.default_rng(0)
+    for jaccard in (0.2, 0.5, 0.8, 0.95):
+        errors = []
+        for size in (40, 400, 4000):  # few shingles (many densified bins) to many
+            union = rng.integers(0, 2**63, size=size, dtype=np.uint64)
+            shared = int(round(jaccard * size))
+            rest = size - shared
+            a = np.concatenate([union[:shared], union[shared : shared + rest // 2]])
+            b = np.concatenate([union[:shared], union[shared + rest // 2 :]])
+            true = shared / len(np.union1d(a, b))
+            agreement = (hasher.signature_of_shingles(a) == hasher.signature_of_shingles(b)).mean()
+            errors.append(agreement - true)
+        assert abs(np.mean(errors)) < 0.08, (jaccard, errors)
+
+
+def test_near_copies_collide_in_a_band_and_unrelated_files_do_not():
+    config = DedupConfig()
+    hasher = MinhashSignatureHasher(config)
+    original = (STDLIB / "textwrap.py").read_text()
+    fork = original.replace("TextWrapper", "TextFormatter", 3).replace("    ", "\t") + "\nEXTRA = 1\n"
+    unrelated = (STDLIB / "heapq.py").read_text()
+
+    def bands(text):
+        return hasher.signature(text).reshape(config.num_buckets, config.hashes_per_bucket)
+
+    assert (bands(original) == bands(fork)).all(axis=1).any()
+    assert not (bands(original) == bands(unrelated)).all(axis=1).any()
+
+
+def test_ngram_hashes_are_order_sensitive():
+    hashes = token_hashes("a b c d e f")
+    assert len(ngram_hashes(hashes, 5)) == 2
+    assert ngram_hashes(hashes, 5)[0] != ngram_hashes(token_hashes("b a c d e f"), 5)[0]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Decontamination index
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def reference_index(problems, config: DecontaminationConfig) -> dict[int, tuple[str, str]]:
+    """The index as a dict, built one window at a time in Python (the original algorithm)."""
+    problems_of = defaultdict(set)
+    for benchmark, task_id, texts in problems:
+        for text in texts:
+            tokens = normalize_tokens(text)
+            for position, value in enumerate(text_ngram_hashes(text, config.n).tolist()):
+                window = tokens[position : position + config.n]
+                if len(set(window)) < config.min_distinct_tokens or sum(map(len, window)) < config.min_ngram_chars:
+                    continue
+                problems_of[value].add((benchmark, task_id))
+    kept = {}
+    for value, owners in problems_of.items():
+        per_benchmark = defaultdict(int)
+        for benchmark, _ in owners:
+            per_benchmark[benchmark] += 1
+        if max(per_benchmark.values()) <= config.max_problems_per_ngram:
+            kept[value] = min(owners)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def small_config(benchmarks_dir, tmp_path_factory) -> DecontaminationConfig:
+    return DecontaminationConfig(
+        benchmarks=("humaneval", "mbpp", "multipl_e_java", "cruxeval"),
+        benchmarks_dir=str(benchmarks_dir),
+        cache_dir=str(tmp_path_factory.mktemp("index-cache")),
+    )
+
+
+def test_vectorised_index_equals_the_reference_build(small_config):
+    problems = _benchmark_texts(small_config)
+    index = BenchmarkNGramIndex.from_texts(problems, small_config)
+    expected = reference_index(problems, small_config)
+    assert len(index) > 10_000
+    assert {int(value): index.source(i) for i, value in enumerate(index.hashes.tolist())} == expected
+
+
+def test_clean_reference_ngrams_are_not_indexed(small_config):
+    problems = _benchmark_texts(small_config)[:50]
+    full = BenchmarkNGramIndex.from_texts(problems, small_config)
+    clean = problems[0][2][0]
+    pruned = BenchmarkNGramIndex.from_texts(problems, small_config, clean_reference=[clean])
+    banned = set(text_ngram_hashes(clean, small_config.n).tolist())
+    assert banned & set(full.hashes.tolist())
+    assert not banned & set(pruned.hashes.tolist())
+
+
+def test_index_is_cached_on_disk_and_keyed_by_benchmark_content(small_config, benchmarks_dir, tmp_path):
+    BenchmarkNGramIndex.clear_memory_cache()
+    built = BenchmarkNGramIndex.cached(small_config)
+    cached_files = list(Path(small_config.cache_dir).glob("index-*.npz"))
+    assert len(cached_files) == 1
+    BenchmarkNGramIndex.clear_memory_cache()
+    loaded = BenchmarkNGramIndex.cached(small_config)
+    assert loaded is not built and (loaded.hashes == built.hashes).all() and loaded.problems == built.problems
+    assert BenchmarkNGramIndex.cached(small_config) is loaded  # the process keeps it
+
+    # a changed benchmark file gets its own index
+    copy = tmp_path / "benchmarks"
+    shutil.copytree(benchmarks_dir, copy)
+    crux = copy / "cruxeval" / "cruxeval.jsonl"
+    crux.write_text("\n".join(crux.read_text().splitlines()[:100]) + "\n")
+    changed = DecontaminationConfig(**{**small_config.__dict__, "benchmarks_dir": str(copy)})
+    smaller = BenchmarkNGramIndex.cached(changed)
+    assert len(list(Path(small_config.cache_dir).glob("index-*.npz"))) == 2
+    assert len(smaller) < len(built)
+
+
+def test_prefiltered_lookup_agrees_with_a_full_binary_search(small_config):
+    index = BenchmarkNGramIndex.cached(small_config)
+    problems = _benchmark_texts(small_config)
+    texts = stdlib_texts(80) + [problem[2][0] + "\n# pasted\n" for problem in problems[::97]]
+    matches = 0
+    for text in texts:
+        hashes = text_ngram_hashes(text, index.n)
+        positions = np.searchsorted(index.hashes, hashes) % max(len(index), 1)
+        hits = np.flatnonzero(index.hashes[positions] == hashes)
+        match = index.first_match(text)
+        assert (match is None) == (len(hits) == 0)
+        if match is not None:
+            matches += 1
+            assert (match.benchmark, match.task_id) == index.source(int(positions[hits[0]]))
+            assert match.ngram == " ".join(normalize_tokens(text)[int(hits[0]) : int(hits[0]) + index.n])
+    assert matches >= 5
