@@ -5,8 +5,8 @@
 Four datatrove stages, chained with ``depends=`` (dedup needs a global view, everything else is per file):
 
 1. prepare (N tasks): read → guard → language → dedup signatures → intermediate JSONL (``DIR/work/prepared``)
-2. buckets (``num_buckets`` tasks): exact SHA-256 groups and MinHash band matches
-3. cluster (1 task): which copies to drop
+2. buckets (min(N, ``num_buckets``) tasks): exact SHA-256 groups and MinHash band matches
+3. cluster (1 task): which copies to drop (with N = 1, stages 2 and 3 run as one single-task stage, "dedup")
 4. filter (N tasks): exact dedup → near dedup → rules → syntax → decontamination → ``DIR/kept``
 
 Every excluded document goes to ``DIR/excluded/<step>/`` with its reason; ``DIR/stats.json`` holds the funnel, and
@@ -36,11 +36,15 @@ from datatrove_pipelines.common import (
     kept_writer,
     write_stats,
 )
-from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
+from datatrove_pipelines.decontamination import (
+    DecontaminationConfig,
+    DecontaminationFilter,
+    DecontaminationPrecheck,
+)
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
 
-STAGES = ("prepare", "buckets", "cluster", "filter")
+STAGES = ("prepare", "buckets", "cluster", "dedup", "filter")  # every stage name; "dedup" = buckets + cluster
 
 
 @dataclass
@@ -81,6 +85,10 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
         GuardFilter(config.guard, exclusion_writer(out, "guard")),
         LanguageStep(exclusion_writer(out, "language")),
         DedupSignatures(work, config.dedup),
+    ]
+    if config.decontaminate:  # looks documents up while their tokens are at hand; the filter stage applies it
+        prepare.append(DecontaminationPrecheck(config.decontamination))
+    prepare += [
         JsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
     ]
     filtering: list[PipelineStep] = [
@@ -117,22 +125,31 @@ class WriteStatsStep(PipelineStep):
         yield from ()
 
 
-def build_executors(config: CodeFilesConfig) -> list:
-    """The chained executors of the four stages (plus a stats stage on Slurm)."""
+def stage_plan(config: CodeFilesConfig) -> list[tuple[str, list[PipelineStep], int | None]]:
+    """(stage, pipeline, tasks or None for ``--tasks``) in order. Stage 2 runs one task per bucket, or fewer (each
+    handling several buckets) when fewer tasks were asked for; with a single such task, stages 2 and 3 are one
+    stage ("dedup"), which saves a round of task start-up."""
     pipelines = build_stage_pipelines(config)
-    # stage 2: one task per bucket, or fewer (each handling several buckets) when fewer tasks were asked for
     bucket_tasks = min(config.dedup.num_buckets, config.executor.tasks)
-    tasks = {"prepare": None, "buckets": bucket_tasks, "cluster": 1, "filter": None}
+    if bucket_tasks == 1:
+        dedup = [("dedup", pipelines["buckets"] + pipelines["cluster"], 1)]
+    else:
+        dedup = [("buckets", pipelines["buckets"], bucket_tasks), ("cluster", pipelines["cluster"], 1)]
+    return [("prepare", pipelines["prepare"], None), *dedup, ("filter", pipelines["filter"], None)]
+
+
+def build_executors(config: CodeFilesConfig) -> list:
+    """The chained executors of the stages (plus a stats stage on Slurm)."""
     executors = []
     previous = None
-    for stage in STAGES:
+    for stage, pipeline, tasks in stage_plan(config):
         previous = build_executor(
-            pipelines[stage],
+            pipeline,
             config.executor,
             config.logging_dir(stage),
             job_name=f"code_files_{stage}",
             depends=previous,
-            tasks=tasks[stage],
+            tasks=tasks,
         )
         executors.append(previous)
     if config.executor.executor == "slurm":

@@ -218,12 +218,15 @@ class FunnelMixin:
     funnel_step: str
 
     def _funnel(self, label: str, doc: Document) -> None:
-        # = stat_update(f"funnel/<step>/docs_{label}"), stat_update(f"funnel/<step>/bytes_{label}", value=bytes),
-        # with the key strings built once per step: this runs twice per document and step
+        self._count(label, f"docs_{label}", f"bytes_{label}", doc)
+
+    def _count(self, label: str, docs_name: str, bytes_name: str, doc: Document) -> None:
+        # = stat_update(f"funnel/<step>/{docs_name}"), stat_update(f"funnel/<step>/{bytes_name}", value=bytes),
+        # with the key strings built once per step and label: this runs a few times per document and step
         keys = self.__dict__.setdefault("_funnel_keys", {})
         if label not in keys:
             prefix = f"{FUNNEL_PREFIX}{self.funnel_step}/"
-            keys[label] = (prefix + f"docs_{label}", prefix + f"bytes_{label}")
+            keys[label] = (prefix + docs_name, prefix + bytes_name)
         docs_key, bytes_key = keys[label]
         metrics = self.stats  # type: ignore[attr-defined]
         metrics[docs_key].update(1)
@@ -249,10 +252,7 @@ class FunnelMixin:
 
     def funnel_note(self, label: str, doc: Document) -> None:
         """An extra per-step counter (e.g. ``unchecked`` documents of the syntax step); not part of the invariant."""
-        step: PipelineStep = self  # type: ignore[assignment]
-        prefix = f"{FUNNEL_PREFIX}{self.funnel_step}/note/{label}/"
-        step.stat_update(prefix + "docs")
-        step.stat_update(prefix + "bytes", value=document_bytes(doc))
+        self._count(f"note/{label}", f"note/{label}/docs", f"note/{label}/bytes", doc)
 
 
 class FunnelFilter(FunnelMixin, PipelineStep):

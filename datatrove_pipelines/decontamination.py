@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datatrove.data import Document
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.common import FunnelFilter
-from datatrove_pipelines.dedup import ngram_hashes, token_hashes, word_tokens
+from datatrove_pipelines.dedup import lowercase_token_hashes, ngram_hashes, word_tokens
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (
@@ -89,7 +90,7 @@ def normalize_tokens(text: str) -> list[str]:
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
     """Hashes of all word n-grams of ``text`` (normalized); empty if it has fewer than ``n`` tokens."""
-    hashes = token_hashes(text.lower())
+    hashes = lowercase_token_hashes(text)
     if len(hashes) < n:
         return np.zeros(0, dtype=np.uint64)
     return ngram_hashes(hashes, n)
@@ -106,6 +107,7 @@ class NGramMatch:
 INDEX_FORMAT_VERSION = 3
 _PREFILTER_BITS = 22  # 4 MiB table: a few percent of a document's n-grams get past it to the binary search
 _MEMORY_CACHE: dict[str, BenchmarkNGramIndex] = {}
+_HUB_PROBLEMS: dict[str, list] = {}
 
 
 def default_cache_dir() -> str:
@@ -123,6 +125,7 @@ class BenchmarkNGramIndex:
         self.owners = owners  # owners[i]: index into problems of the problem hashes[i] came from
         self.problems = problems  # (benchmark, task_id)
         self.n = n
+        self.key: str | None = None  # the cache key, when loaded or built through ``cached``
         self.prefilter = np.zeros(2**_PREFILTER_BITS, dtype=bool)  # by the top bits of the hash
         self.prefilter[hashes >> np.uint64(64 - _PREFILTER_BITS)] = True
 
@@ -225,6 +228,7 @@ class BenchmarkNGramIndex:
             index = cls.from_texts(problems if problems is not None else _benchmark_texts(config), config)
             if config.cache_index:
                 _save_index(index, path)
+        index.key = key
         _MEMORY_CACHE[key] = index
         return index
 
@@ -293,8 +297,11 @@ def _cache_key(config: DecontaminationConfig) -> tuple[str, list | None]:
             path = Path(local_dir) / BENCHMARK_SOURCES[name].local_path if name in BENCHMARK_SOURCES else None
             digest.update(name.encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest() if path and path.is_file() else b"missing")
-    else:  # Hub: fingerprint what was loaded (the datasets library caches the download)
-        problems = _benchmark_texts(config)
+    else:  # Hub: fingerprint what was loaded (the datasets library caches the download), once per process
+        memo_key = repr(sorted(settings.items()))
+        if memo_key not in _HUB_PROBLEMS:
+            _HUB_PROBLEMS[memo_key] = _benchmark_texts(config)
+        problems = _HUB_PROBLEMS[memo_key]
         for benchmark, task_id, texts in problems:
             digest.update(repr((benchmark, task_id, texts)).encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()[:24], problems
@@ -329,10 +336,46 @@ def _save_index(index: BenchmarkNGramIndex, path: str) -> None:
         pass
 
 
+PRECHECK_KEY = "decontamination_precheck"
+
+
+def _match_dict(match: NGramMatch | None) -> dict | None:
+    return None if match is None else {"benchmark": match.benchmark, "task_id": match.task_id, "ngram": match.ngram}
+
+
+class DecontaminationPrecheck(PipelineStep):
+    """Looks documents up early, right after the dedup signatures tokenised them (the lookup reuses that
+    tokenisation), and leaves the result in ``metadata.decontamination_precheck`` for DecontaminationFilter, which
+    applies it at its own place in the funnel. Documents are never dropped here."""
+
+    type = "🧪 - DECONTAMINATION"
+    name = "🔎 precheck"
+
+    def __init__(self, config: DecontaminationConfig | None = None, cache_dir: str | None = None):
+        super().__init__()
+        self.config = config or DecontaminationConfig()
+        self.cache_dir = cache_dir
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        index = None
+        for doc in data or ():
+            with self.track_time():
+                index = index or BenchmarkNGramIndex.cached(self.config, self.cache_dir)
+                try:
+                    doc.metadata[PRECHECK_KEY] = {
+                        "index": index.key,
+                        "match": _match_dict(index.first_match(doc.text)),
+                    }
+                except Exception:  # the filter looks again and excludes the document with the error as reason
+                    pass
+            yield doc
+
+
 class DecontaminationFilter(FunnelFilter):
     """Excludes documents sharing a word n-gram with a benchmark; reason ``benchmark:<name>``.
 
-    The matched problem and n-gram are kept in ``metadata.contamination`` of the excluded document.
+    The matched problem and n-gram are kept in ``metadata.contamination`` of the excluded document. A result left
+    by DecontaminationPrecheck for the same index is used instead of looking the document up again.
     """
 
     def __init__(
@@ -355,11 +398,15 @@ class DecontaminationFilter(FunnelFilter):
         return self._index
 
     def check(self, doc: Document) -> str | None:
-        match = self.index.first_match(doc.text)
+        precheck = doc.metadata.pop(PRECHECK_KEY, None)
+        if isinstance(precheck, dict) and precheck.get("index") is not None and precheck["index"] == self.index.key:
+            match = precheck["match"]
+        else:
+            match = _match_dict(self.index.first_match(doc.text))
         if match is None:
             return None
-        doc.metadata["contamination"] = {"benchmark": match.benchmark, "task_id": match.task_id, "ngram": match.ngram}
-        return f"benchmark:{match.benchmark}"
+        doc.metadata["contamination"] = match
+        return f"benchmark:{match['benchmark']}"
 
     def _safe_check(self, doc: Document) -> str | None:
         self.index  # noqa: B018 - a benchmark that cannot be loaded is a usage error: raise, do not exclude everything

@@ -138,8 +138,32 @@ class WordTokens:
         return char_starts[self.ends] - char_starts[self.starts]
 
 
+# The last tokenised text and its tokens: steps of one task that look at the same document (the same str object),
+# e.g. the dedup signature and the decontamination precheck, share one tokenisation. One tuple: swapped atomically.
+_LAST_TOKENS: tuple[str | None, WordTokens | None] = (None, None)
+
+
 def word_tokens(text: str) -> WordTokens:
     """Tokens (maximal runs of ``\\w`` characters, case kept) of ``text`` with their hashes, all at once."""
+    global _LAST_TOKENS
+    last_text, last_tokens = _LAST_TOKENS
+    if last_text is text:
+        return last_tokens
+    tokens = _word_tokens(text)
+    _LAST_TOKENS = (text, tokens)
+    return tokens
+
+
+def lowercase_token_hashes(text: str) -> np.ndarray:
+    """``word_tokens(text.lower()).hashes``. Lower-casing ASCII text keeps every token boundary (letters stay
+    letters), so for ASCII text the boundaries of ``word_tokens(text)`` are reused and only the hashes recomputed."""
+    tokens = word_tokens(text)
+    if len(tokens.raw) != len(text):  # non-ASCII: lower-casing may change lengths and word characters
+        return word_tokens(text.lower()).hashes
+    return _hash_tokens(tokens.raw.lower(), tokens.starts, tokens.ends)
+
+
+def _word_tokens(text: str) -> WordTokens:
     raw = text.encode("utf-8", errors="surrogatepass")
     mask = _word_byte_mask(text, raw)
     padded = np.zeros(len(mask) + 2, dtype=np.int8)
@@ -464,6 +488,8 @@ class DedupCluster(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
         if world_size != 1:
             raise ValueError("DedupCluster must run as a single task")
+        for _ in data or ():  # runs the steps before it in the same task (DedupBuckets, which yields nothing)
+            pass
         with self.track_time():
             exact_pairs = _read_pairs(exact_dups_dir(self.work_dir)) if self.config.exact else np.zeros((0, 4))
             near_pairs = _read_pairs(minhash_dups_dir(self.work_dir)) if self.config.near else np.zeros((0, 4))

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datatrove.data import Document
 
 from datatrove_pipelines.decontamination import (
+    PRECHECK_KEY,
     BenchmarkNGramIndex,
     DecontaminationConfig,
+    DecontaminationFilter,
+    DecontaminationPrecheck,
     _benchmark_texts,
     normalize_tokens,
     text_ngram_hashes,
@@ -22,6 +26,7 @@ from datatrove_pipelines.decontamination import (
 from datatrove_pipelines.dedup import (
     DedupConfig,
     MinhashSignatureHasher,
+    lowercase_token_hashes,
     ngram_hashes,
     reference_token_hash,
     token_hashes,
@@ -229,3 +234,33 @@ def test_prefiltered_lookup_agrees_with_a_full_binary_search(small_config):
             assert (match.benchmark, match.task_id) == index.source(int(positions[hits[0]]))
             assert match.ngram == " ".join(normalize_tokens(text)[int(hits[0]) : int(hits[0]) + index.n])
     assert matches >= 5
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS + ["Return X_1 + Y", "ÀÉÎ and İ: lower-casing changes lengths"])
+def test_lowercase_hashes_reuse_boundaries_only_where_that_is_exact(text):
+    assert lowercase_token_hashes(text).tolist() == word_tokens(text.lower()).hashes.tolist()
+
+
+def test_precheck_gives_the_filter_the_same_decisions(small_config):
+    problems = _benchmark_texts(small_config)
+    texts = stdlib_texts(40) + [problem[2][0] + "\nprint(1)\n" for problem in problems[::150]]
+
+    def documents():
+        return [Document(text=text, id=str(i), metadata={"size": len(text)}) for i, text in enumerate(texts)]
+
+    alone = documents()
+    kept_alone = [doc.id for doc in DecontaminationFilter(small_config).run(alone)]
+    prechecked = list(DecontaminationPrecheck(small_config).run(documents()))
+    assert all(PRECHECK_KEY in doc.metadata for doc in prechecked)
+    kept_prechecked = [doc.id for doc in DecontaminationFilter(small_config).run(prechecked)]
+    assert kept_prechecked == kept_alone and len(kept_alone) < len(texts)
+    assert [doc.metadata.get("contamination") for doc in prechecked] == [
+        doc.metadata.get("contamination") for doc in alone
+    ]
+    assert not any(PRECHECK_KEY in doc.metadata for doc in prechecked)
+
+    # a precheck against another index is not trusted: the filter looks the document up itself
+    stale = documents()
+    for doc in stale:
+        doc.metadata[PRECHECK_KEY] = {"index": "another-index", "match": None}
+    assert [doc.id for doc in DecontaminationFilter(small_config).run(stale)] == kept_alone
