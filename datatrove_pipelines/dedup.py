@@ -156,9 +156,10 @@ def word_tokens(text: str) -> WordTokens:
 
 def lowercase_token_hashes(text: str) -> np.ndarray:
     """``word_tokens(text.lower()).hashes``. Lower-casing ASCII text keeps every token boundary (letters stay
-    letters), so for ASCII text the boundaries of ``word_tokens(text)`` are reused and only the hashes recomputed."""
-    tokens = word_tokens(text)
-    if len(tokens.raw) != len(text):  # non-ASCII: lower-casing may change lengths and word characters
+    letters), so when ``text`` was just tokenised (e.g. for its dedup signature) and is ASCII, its boundaries are
+    reused and only the hashes recomputed."""
+    last_text, tokens = _LAST_TOKENS
+    if last_text is not text or len(tokens.raw) != len(text):  # not at hand, or non-ASCII (lengths may change)
         return word_tokens(text.lower()).hashes
     return _hash_tokens(tokens.raw.lower(), tokens.starts, tokens.ends)
 
