@@ -161,9 +161,17 @@ def build_executor(
 
 # gzip at level 1 (kept/ and excluded/): ~5x faster to write than the default level 9 on code, ~10% larger,
 # read by any gzip reader.
+# With the optional ``isal`` package (Intel ISA-L), the same gzip format is written ~4x faster than with zlib.
+try:
+    from isal.igzip import IGzipFile as _FastGzipFile
+except ImportError:  # plain zlib
+    _FastGzipFile = GzipFile
 FAST_GZIP = "gzip_level1"
 fsspec.compression.register_compression(
-    FAST_GZIP, lambda file, mode="rb", **kwargs: GzipFile(fileobj=file, mode=mode, compresslevel=1), [], force=True
+    FAST_GZIP,
+    lambda file, mode="rb", **kwargs: _FastGzipFile(fileobj=file, mode=mode, compresslevel=1),
+    [],
+    force=True,
 )
 
 
