@@ -3,7 +3,7 @@
 Normalization (the paper does not publish one; this is ours): lower-case the text, split it into tokens that are
 maximal runs of Unicode word characters (``\\w+``: letters, digits, underscore); everything else (punctuation,
 operators, whitespace) only separates tokens. A document is contaminated if any 10 consecutive tokens of it equal 10
-consecutive tokens of a benchmark text. Token and n-gram hashes are 64-bit (xxhash, as in ``dedup.py``).
+consecutive tokens of a benchmark text. Token and n-gram hashes are 64-bit (``dedup.word_tokens``, shared with dedup).
 
 Benchmark n-grams that would fire on ordinary clean code are removed from the index, because they are boilerplate,
 not the problem:

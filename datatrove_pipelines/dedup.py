@@ -4,16 +4,17 @@ Stages (``depends=`` chains them):
 
 1. ``DedupSignatures`` (N tasks, inline in the first pass): gives each document a reference ``(rank, index)``,
    writes its SHA-256 and its MinHash signature, and passes the document on (to the intermediate writer).
-2. ``DedupBuckets`` (``num_buckets`` tasks): per bucket, exact groups of equal SHA-256 and datatrove's
-   ``MinhashDedupBuckets`` pairs of equal band signatures.
-3. ``DedupCluster`` (1 task): one decision for both kinds. Exact copies: the smallest reference of each SHA-256
+2. ``DedupBuckets`` (up to ``num_buckets`` tasks, each taking one or more buckets): per bucket, exact groups of
+   equal SHA-256 and datatrove's ``MinhashDedupBuckets`` pairs of equal band signatures.
+3. ``DedupCluster`` (1 task; after the buckets in the same task when there is only one): one decision for both kinds. Exact copies: the smallest reference of each SHA-256
    group is kept. Near copies: pairs are unioned (exact pairs too) and in each cluster the smallest reference that
    exact dedup kept is kept; every other member is a near duplicate. So each cluster keeps exactly one document.
 4. ``DedupFilter`` (N tasks): drops what stage 3 decided, with reason ``exact_duplicate`` / ``near_duplicate``.
 
 Shingles are code-aware: 5-grams of identifier/number tokens (``\\w+``; case kept, punctuation and whitespace
 ignored), as bigcode's near-dedup did, instead of datatrove's English word tokenizer. With 14 bands of 8 hashes the
-LSH threshold is (1/14)^(1/8) ≈ 0.72 Jaccard (bigcode: 0.7).
+LSH threshold is (1/14)^(1/8) ≈ 0.72 Jaccard (bigcode: 0.7). Signatures are one-permutation MinHash (one hash per
+shingle, optimal densification), written in datatrove's signature format.
 """
 
 from __future__ import annotations
