@@ -1,20 +1,28 @@
-"""Demo of the curation stages on real code: ``python -m recipes.demo`` (``make demo``).
+"""The tiny end-to-end recipe on real code: ``python -m recipes.demo`` (``make demo``), about two minutes on 2 cores.
 
-Runs the code-file pipeline on this Python installation's own standard library (the ``.py`` files and a few C
-headers when present) plus a handful of planted bad files, one per exclusion rule, and prints the funnel.
-Benchmarks come from ../shared/benchmarks or $SEED_CODER_BENCHMARKS_DIR when present, else the Hub; without
-either, decontamination is skipped with a message.
+1. code files: the code-file pipeline on this Python installation's own standard library (the ``.py`` files and a
+   few C headers) plus a handful of planted bad files, one per exclusion rule; prints the funnel;
+2. quality: a stand-in oracle (a real OpenAI-compatible server on loopback, rating by a documented heuristic) rates
+   a sample, a fastText scorer learns the ratings, and the bottom 10% of the corpus by score is dropped;
+3. evaluation: the harness self-check (reference solutions through the sandbox, expected 100%) and a tiny random
+   Llama through the same lighteval path.
+
+Benchmarks come from ../shared/benchmarks or $SEED_CODER_BENCHMARKS_DIR when present, else the Hub (network). Swap
+each stand-in for the real thing with the stage's own command (see README.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sysconfig
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files
 from datatrove_pipelines.common import ExecutorConfig, format_funnel
@@ -105,33 +113,181 @@ def build_demo_input(root: Path, limit_bytes: int | None) -> Path:
     return repos
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_code_files_stage(output: str, scratch: Path, limit_mb: float | None, tasks: int, workers: int) -> None:
+    """Stage 1: the code-file pipeline on the stdlib copy plus the planted files; prints the funnel."""
+    repos = build_demo_input(scratch, int(limit_mb * 1e6) if limit_mb else None)
+    benchmarks_dir = find_benchmarks_dir()
+    if benchmarks_dir is None:
+        print("note: no local benchmark copies (../shared/benchmarks); decontamination loads them from the Hub")
+    config = CodeFilesConfig(
+        inputs=[str(repos)],
+        output_dir=output,
+        decontamination=DecontaminationConfig(benchmarks_dir=benchmarks_dir),
+        executor=ExecutorConfig(tasks=tasks, workers=workers),
+    )
+    start = time.perf_counter()
+    stats = run_code_files(config)
+    elapsed = time.perf_counter() - start
+    print(f"\nCode-file curation of the Python {sysconfig.get_python_version()} standard library + planted files")
+    print(format_funnel(stats))
+    mb = stats["total"]["bytes_in"] / 1e6
+    print(f"\n{mb:.1f} MB in {elapsed:.1f} s; outputs: {output} (kept/, excluded/<step>/, stats.json)")
+
+
+def run_quality_stage(code_files_dir: str, work: Path, per_language: int) -> None:
+    """Stage 2: the stand-in oracle rates a sample, a fastText scorer learns it, the bottom 10% is dropped."""
+    from datatrove_pipelines.quality.__main__ import main as quality
+    from datatrove_pipelines.quality.stand_in_oracle import start_server
+
+    # The stand-in oracle is a real OpenAI-compatible HTTP server on loopback whose ratings follow a documented
+    # heuristic (docs/quality.md); point --base-url at `vllm serve` or a hosted API for a real LLM oracle.
+    server = start_server(malformed_every=25)
+    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    kept = os.path.join(code_files_dir, "kept")
+    try:
+        quality(
+            [
+                "annotate",
+                "--input",
+                kept,
+                "--output",
+                str(work / "annotations"),
+                "--base-url",
+                base_url,
+                "--model",
+                "stand-in-oracle",
+                "--per-language",
+                str(per_language),
+            ]
+        )
+    finally:
+        server.shutdown()
+    quality(
+        [
+            "train-scorer",
+            "--annotations",
+            str(work / "annotations"),
+            "--output",
+            str(work / "scorer"),
+            "--kind",
+            "fasttext",
+        ]
+    )
+    quality(
+        [
+            "score",
+            "--input",
+            kept,
+            "--scorer",
+            str(work / "scorer"),
+            "--output",
+            str(work / "scored"),
+            "--drop-fraction",
+            "0.1",
+        ]
+    )
+
+
+def run_eval_stage(work: Path, benchmarks_dir: str | None, limit: int) -> None:
+    """Stage 3: the harness self-check (reference solutions) and a tiny random model through the same path."""
+    from eval.run import main as evaluate
+    from recipes.tiny_model import build_tiny_model
+
+    if benchmarks_dir is None:
+        print("note: no local benchmark copies; skipping the evaluation stage (it would load them from the Hub)")
+        return
+    common = ["--data-dir", benchmarks_dir]
+    evaluate(
+        [
+            "--model",
+            "reference",
+            "--tasks",
+            "humaneval,cruxeval_output",
+            "--output-dir",
+            str(work / "eval_reference"),
+            *common,
+        ]
+    )
+    model = build_tiny_model(work / "tiny-model")
+    evaluate(
+        [
+            "--model",
+            str(model),
+            "--tasks",
+            "humaneval,fim_single_line",
+            "--limit",
+            str(limit),
+            "--max-new-tokens",
+            "64",
+            "--output-dir",
+            str(work / "eval_tiny_model"),
+            *common,
+        ]
+    )
+
+
+STAGES = ("code_files", "quality", "eval")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="outputs/demo", help="where every stage writes (default: outputs/demo)")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {', '.join(STAGES)}")
     parser.add_argument("--limit-mb", type=float, default=None, help="use only the first N MB of the stdlib")
-    parser.add_argument("--output", default=None, help="keep the outputs here (default: a temporary directory)")
     parser.add_argument("--tasks", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--per-language", type=int, default=300, help="quality: files the oracle rates per language")
+    parser.add_argument("--eval-limit", type=int, default=4, help="eval: problems per task for the tiny model")
+    parser.add_argument("--verbose", action="store_true", help="show datatrove's and lighteval's progress logs")
+    args = parser.parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        parser.error(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
 
-    with tempfile.TemporaryDirectory(prefix="seed-coder-demo-") as scratch:
-        repos = build_demo_input(Path(scratch), int(args.limit_mb * 1e6) if args.limit_mb else None)
-        output = args.output or os.path.join(scratch, "out")
-        benchmarks_dir = find_benchmarks_dir()
-        if benchmarks_dir is None:
-            print("note: no local benchmark copies (../shared/benchmarks); decontamination loads them from the Hub")
-        config = CodeFilesConfig(
-            inputs=[str(repos)],
-            output_dir=output,
-            decontamination=DecontaminationConfig(benchmarks_dir=benchmarks_dir),
-            executor=ExecutorConfig(tasks=args.tasks, workers=args.workers),
-        )
-        start = time.perf_counter()
-        stats = run_code_files(config)
-        elapsed = time.perf_counter() - start
-        print(f"\nCode-file curation of the Python {sysconfig.get_python_version()} standard library + planted files")
-        print(format_funnel(stats))
-        mb = stats["total"]["bytes_in"] / 1e6
-        print(f"\n{mb:.1f} MB in {elapsed:.1f} s; outputs: {output} (kept/, excluded/<step>/, stats.json)")
+    work = Path(args.output)
+    code_files_dir = str(work / "code_files")
+    if "quality" in stages and "code_files" not in stages and not Path(code_files_dir, "kept").is_dir():
+        parser.error(f"the quality stage reads {code_files_dir}/kept: run the code_files stage first")
+    work.mkdir(parents=True, exist_ok=True)
+    # Each stage starts from scratch: datatrove skips tasks it finds completed, which would replay stale results.
+    for stage, folder in (("code_files", "code_files"), ("quality", "quality"), ("eval", "eval")):
+        if stage in stages:
+            shutil.rmtree(work / folder, ignore_errors=True)
+    log_path = work / "demo.log"
+    started = time.perf_counter()
+    with open(log_path, "w") as log, library_logs_to(None if args.verbose else log):
+        if "code_files" in stages:
+            banner("1/3 code files: guard, language, exact + MinHash dedup, rules, tree-sitter, decontamination")
+            with tempfile.TemporaryDirectory(prefix="seed-coder-demo-") as scratch:
+                run_code_files_stage(code_files_dir, Path(scratch), args.limit_mb, args.tasks, args.workers)
+        if "quality" in stages:
+            banner("2/3 quality: oracle ratings -> fastText scorer -> drop the bottom 10%")
+            run_quality_stage(code_files_dir, work / "quality", args.per_language)
+        if "eval" in stages:
+            banner("3/3 evaluation: harness self-check on reference solutions, then a tiny random model")
+            run_eval_stage(work / "eval", find_benchmarks_dir(), args.eval_limit)
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {work}/")
+    if not args.verbose:
+        print(f"(datatrove's and lighteval's progress logs: {log_path}; --verbose shows them here)")
+
+
+def banner(title: str) -> None:
+    print(f"\n{'=' * 8} {title} {'=' * max(0, 110 - len(title))}", flush=True)
+
+
+@contextlib.contextmanager
+def library_logs_to(stream: TextIO | None) -> Iterator[None]:
+    """Send stderr (where datatrove's task loggers and lighteval's progress bars write) to ``stream``.
+
+    datatrove re-adds a stderr logger at INFO for every task, so a log level cannot quiet it; the demo prints the
+    funnels and result tables on stdout and keeps the rest in a file. ``None`` leaves stderr alone.
+    """
+    if stream is None:
+        yield
+        return
+    with contextlib.redirect_stderr(stream):
+        yield
 
 
 if __name__ == "__main__":
