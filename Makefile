@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_URL ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 PYTEST_ARGS ?=
+# Tests marked slow (a few minutes in all) are skipped locally and run in CI, where the whole suite fits its budget.
+PYTEST_MARK ?= $(if $(CI),,not slow)
 
 .PHONY: install demo test test-all lint bench clean
 
@@ -24,7 +26,7 @@ demo: install
 	$(PY) -m recipes.demo
 
 test: install
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(PYTEST_MARK),-m "$(PYTEST_MARK)") $(PYTEST_ARGS)
 
 test-all: install
 	$(PY) -m pytest $(PYTEST_ARGS)
