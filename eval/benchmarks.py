@@ -169,7 +169,9 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
         return None
     path = Path(chosen).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"benchmark directory {path} does not exist (from --data-dir or ${BENCHMARKS_DIR_ENV})")
+        raise FileNotFoundError(
+            f"benchmark directory {path} does not exist (from --data-dir or ${BENCHMARKS_DIR_ENV})"
+        )
     return path
 
 

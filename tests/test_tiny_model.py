@@ -14,5 +14,7 @@ def test_tiny_model_has_seed_coder_special_tokens_and_generates(tiny_model_dir):
     assert tokenizer.decode(encoded.input_ids[0]) == source
     generated = model.generate(**encoded, max_new_tokens=4, do_sample=False)
     assert generated.shape[1] == encoded.input_ids.shape[1] + 4
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert prompt.endswith("<|assistant|>\n")
