@@ -7,6 +7,10 @@ one worker, so MB/s is per worker. The pipeline run includes every stage (readin
 the intermediate file, buckets, cluster, filters, syntax check, decontamination, writing) and datatrove's executor
 overhead. Target: pipeline / baseline >= 0.6.
 
+Both pick each file's grammar the same way (``resolve_language`` on the path, then ``grammar_for``); per pair the
+benchmark prints the baseline's seconds inside tree-sitter's ``parse`` next to the syntax step's, with the files and
+bytes each parsed and those left without a grammar, so a skew in what either side parses shows up.
+
 Baseline and pipeline alternate ``--repeats`` times, since other jobs on a shared machine make single timings
 noisy; each pair gives a ratio of wall-clock throughputs and one of CPU-time throughputs (``time.process_time``),
 and the fastest run of each gives a best-of ratio (the runs least disturbed by other processes). The first pipeline run starts with an empty decontamination
@@ -32,28 +36,36 @@ from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files  # no
 from datatrove_pipelines.code_readers import list_source_files  # noqa: E402
 from datatrove_pipelines.common import ExecutorConfig  # noqa: E402
 from datatrove_pipelines.decontamination import BenchmarkNGramIndex, DecontaminationConfig  # noqa: E402
-from datatrove_pipelines.languages import detect_language, grammar_for  # noqa: E402
+from datatrove_pipelines.languages import grammar_for, resolve_language  # noqa: E402
 from recipes.demo import find_benchmarks_dir, stdlib_python_files  # noqa: E402
 
 
-def baseline(root: Path) -> tuple[int, float, float]:
+def baseline(root: Path) -> tuple[int, float, float, dict]:
     """Read every file and parse it with its tree-sitter grammar: the floor any syntax-checking pipeline pays.
-    Returns (bytes, wall seconds, CPU seconds)."""
+    The grammar is chosen as the pipeline chooses it (``resolve_language`` on the path, as the language step does,
+    then ``grammar_for``), so both parse the same files with the same grammars. Returns (bytes, wall seconds, CPU
+    seconds, parse details: seconds inside ``parse``, files and bytes parsed, files without a grammar)."""
     from tree_sitter_language_pack import get_parser
 
     parsers = {}
     total = 0
+    parse = {"seconds": 0.0, "files": 0, "bytes": 0, "unchecked": 0}
     start, cpu_start = time.perf_counter(), time.process_time()
     for _, relative, file_path, _ in list_source_files(str(root)):
         data = Path(file_path).read_bytes()
         total += len(data)
-        grammar = grammar_for(detect_language(relative), relative)
+        grammar = grammar_for(resolve_language(relative), relative)
         if grammar is None:
+            parse["unchecked"] += 1
             continue
         if grammar not in parsers:
             parsers[grammar] = get_parser(grammar)
+        parse_start = time.perf_counter()
         parsers[grammar].parse(data)
-    return total, time.perf_counter() - start, time.process_time() - cpu_start
+        parse["seconds"] += time.perf_counter() - parse_start
+        parse["files"] += 1
+        parse["bytes"] += len(data)
+    return total, time.perf_counter() - start, time.process_time() - cpu_start, parse
 
 
 def pipeline(root: Path, output: Path, tasks: int, index_cache: Path) -> tuple[int, float, float, dict]:
@@ -82,6 +94,27 @@ def step_times(output: Path) -> dict[str, float]:
     return times
 
 
+def _stat_total(stats: dict, key: str) -> float:
+    value = stats.get(key, 0)
+    return value.get("total", 0) if isinstance(value, dict) else value
+
+
+def syntax_step_counts(output: Path) -> dict[str, float]:
+    """Documents and bytes the syntax step parsed (``checked`` + ``tolerated_errors`` + excluded) and left unchecked."""
+    counts = {"docs": 0.0, "bytes": 0.0, "unchecked": 0.0}
+    for stats_file in sorted((output / "logs").glob("*/stats.json")):
+        for step in json.loads(stats_file.read_text()):
+            if step["name"].endswith(": syntax"):
+                stats = step["stats"]
+                unchecked = _stat_total(stats, "funnel/syntax/note/unchecked/docs")
+                counts["unchecked"] += unchecked
+                counts["docs"] += _stat_total(stats, "funnel/syntax/docs_in") - unchecked
+                counts["bytes"] += _stat_total(stats, "funnel/syntax/bytes_in") - _stat_total(
+                    stats, "funnel/syntax/note/unchecked/bytes"
+                )
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit-mb", type=float, default=32.0)
@@ -102,8 +135,9 @@ def main() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read_bytes())
         rows = []
+        parse_rows = []
         for repeat in range(args.repeats):
-            base_bytes, base_wall, base_cpu = baseline(root)
+            base_bytes, base_wall, base_cpu, base_parse = baseline(root)
             output = Path(scratch) / f"out{repeat}"
             pipe_bytes, pipe_wall, pipe_cpu, stats = pipeline(root, output, args.tasks, Path(scratch) / "index-cache")
             rows.append(
@@ -118,6 +152,7 @@ def main() -> None:
                 }
             )
             times = step_times(output)
+            parse_rows.append((base_parse, syntax_step_counts(output), times))
         mb = base_bytes / 1e6
         print(
             f"input: {mb:.1f} MB, {stats['total']['docs_in']} files (stdlib .py copy), 1 worker, {args.tasks} task(s)"
@@ -143,6 +178,18 @@ def main() -> None:
         for name, seconds in times.items():
             if seconds >= 0.05:
                 print(f"  {name:<40} {seconds:6.2f}")
+        # The syntax step is a tree-sitter parse per document: compare its parse speed with the baseline's, and check
+        # that both left the same files unparsed (no grammar), so neither side skips work the other does.
+        print("tree-sitter parse, baseline vs the pipeline's syntax step, per pair:")
+        for base_parse, syntax, step_seconds in parse_rows:
+            syntax_seconds = next((s for name, s in step_seconds.items() if name.endswith(": syntax")), 0.0)
+            print(
+                f"  baseline {base_parse['files']} files {base_parse['bytes'] / 1e6:.1f} MB in "
+                f"{base_parse['seconds']:.2f} s ({base_parse['bytes'] / 1e6 / max(base_parse['seconds'], 1e-9):.2f} "
+                f"MB/s), {base_parse['unchecked']} without grammar; syntax step {syntax['docs']:.0f} docs "
+                f"{syntax['bytes'] / 1e6:.1f} MB in {syntax_seconds:.2f} s "
+                f"({syntax['bytes'] / 1e6 / max(syntax_seconds, 1e-9):.2f} MB/s), {syntax['unchecked']:.0f} unchecked"
+            )
 
 
 if __name__ == "__main__":
