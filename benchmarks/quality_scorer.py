@@ -23,7 +23,8 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter  # noqa: E402
 from datatrove_pipelines.code_readers import make_document  # noqa: E402
 from datatrove_pipelines.quality.scorer import ScorerTrainingConfig, load_scorer, train_scorer  # noqa: E402
 from datatrove_pipelines.quality.stand_in_oracle import stand_in_rating  # noqa: E402
-from recipes.tiny_model import TinyModelConfig, build_tiny_model, stdlib_python_files  # noqa: E402
+from recipes.local_code import stdlib_python_files  # noqa: E402
+from recipes.tiny_model import TinyModelConfig, build_tiny_model  # noqa: E402
 
 SKIP_PARTS = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
 
@@ -61,7 +62,9 @@ def main() -> None:
     items = stdlib_items(max(args.files, 200))
     with tempfile.TemporaryDirectory(prefix="quality-bench-") as tmp:
         root = Path(tmp)
-        model_dir = build_tiny_model(root / "tiny", stdlib_python_files(150), TinyModelConfig(vocab_size=1024))
+        model_dir = build_tiny_model(
+            root / "tiny", stdlib_python_files(limit_files=150), TinyModelConfig(vocab_size=1024)
+        )
         write_annotations(root / "annotations", items[:200])
         common = {"annotations_dir": str(root / "annotations"), "eval_fraction": 0.1}
         train_scorer(

@@ -27,24 +27,15 @@ from typing import TextIO
 from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files
 from datatrove_pipelines.common import ExecutorConfig, format_funnel
 from datatrove_pipelines.decontamination import DecontaminationConfig
+from recipes import local_code
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def stdlib_python_files(limit_bytes: int | None = None) -> list[tuple[Path, str]]:
-    """(absolute path, path relative to the stdlib) of the stdlib's .py files, site-packages excluded."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    files = []
-    total = 0
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root)
-        if relative.parts[0] in ("site-packages", "dist-packages") or "__pycache__" in relative.parts:
-            continue
-        files.append((path, str(relative)))
-        total += path.stat().st_size
-        if limit_bytes is not None and total >= limit_bytes:
-            break
-    return files
+    """(absolute path, path relative to the stdlib) of the stdlib's .py files."""
+    root = local_code.stdlib_root()
+    return [(path, str(path.relative_to(root))) for path in local_code.stdlib_python_files(limit_bytes=limit_bytes)]
 
 
 def c_headers(limit: int = 40) -> list[tuple[Path, str]]:

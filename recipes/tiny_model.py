@@ -10,10 +10,11 @@ template, so code written against it works unchanged with the released 8B models
 from __future__ import annotations
 
 import argparse
-import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from recipes.local_code import stdlib_python_files
 
 BOS_TOKEN = "<[begin▁of▁sentence]>"
 PAD_TOKEN = "<[pad]>"
@@ -48,13 +49,6 @@ class TinyModelConfig:
     max_position_embeddings: int = 4096
     max_corpus_files: int = 400
     seed: int = 0
-
-
-def stdlib_python_files(limit: int | None = None) -> list[Path]:
-    """The running interpreter's own standard library: real code that every machine has."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in stdlib.glob("*.py") if p.is_file())
-    return files[:limit] if limit else files
 
 
 def _iter_texts(files: Iterable[Path]) -> Iterator[str]:
@@ -100,7 +94,9 @@ def build_tiny_model(
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = config or TinyModelConfig()
-    files = list(corpus_files) if corpus_files is not None else stdlib_python_files(config.max_corpus_files)
+    files = (
+        list(corpus_files) if corpus_files is not None else stdlib_python_files(limit_files=config.max_corpus_files)
+    )
     tokenizer = train_tokenizer(_iter_texts(files), config.vocab_size)
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(

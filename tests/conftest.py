@@ -28,7 +28,8 @@ def benchmarks_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random tiny Llama with a BPE tokenizer trained on stdlib code, built once per test session (~10 s)."""
-    from recipes.tiny_model import TinyModelConfig, build_tiny_model, stdlib_python_files
+    from recipes.local_code import stdlib_python_files
+    from recipes.tiny_model import TinyModelConfig, build_tiny_model
 
     output = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(output, stdlib_python_files(150), TinyModelConfig(vocab_size=1024))
+    return build_tiny_model(output, stdlib_python_files(limit_files=150), TinyModelConfig(vocab_size=1024))

@@ -235,7 +235,8 @@ def _build_namespaces(cfg: dict, st: State, flavor: str) -> None:
         _try_userns(st.sandbox_uid)
         st.sandbox_uid = None  # C3 stays the namespace's root and drops every capability instead
     # Sources are looked up only now: a bind source must live in the current mount namespace. A uid that cannot
-    # traverse to a source (e.g. /root/... after dropping from root in a container) loses it, with a warning.
+    # traverse to a source (e.g. under root's home directory after dropping from root in a container) loses it,
+    # with a warning.
     binds = []
     for src, dst in cfg["binds"]:
         try:
