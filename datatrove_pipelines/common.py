@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 from abc import abstractmethod
 from collections.abc import Iterable
@@ -30,10 +31,12 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.batching import batched
+from datatrove.utils.stats import MetricStats
 
 EXECUTORS = ("local", "slurm", "ray")
 FUNNEL_PREFIX = "funnel/"
 REASON_KEY = "filter_reason"  # the metadata key datatrove's own filters use for the exclusion reason
+_TALLY_FLUSH_EVERY = 4096  # documents whose sizes a FunnelFilter buffers before merging them into its stats
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -298,29 +301,71 @@ class FunnelFilter(FunnelMixin, PipelineStep):
             if self.batch_size == 1 and type(self).check_batch is FunnelFilter.check_batch:
                 yield from self._run_one_by_one(data, writer, rank)
                 return
-            for batch in batched(data, self.batch_size):
-                with self.track_time("batch" if self.batch_size > 1 else None):
-                    reasons = self.check_batch(batch)
-                for doc, reason in zip(batch, reasons, strict=True):
-                    self.funnel_in(doc)
-                    if reason is None:
-                        self.funnel_keep(doc)
-                        yield doc
-                    else:
-                        self.funnel_exclude(doc, reason, writer, rank)
+            sizes_in: list[int] = []
+            sizes_kept: list[int] = []
+            try:
+                for batch in batched(data, self.batch_size):
+                    with self.track_time("batch" if self.batch_size > 1 else None):
+                        reasons = self.check_batch(batch)
+                    for doc, reason in zip(batch, reasons, strict=True):
+                        size = document_bytes(doc)
+                        sizes_in.append(size)
+                        if reason is None:
+                            sizes_kept.append(size)
+                            yield doc
+                        else:
+                            self.funnel_exclude(doc, reason, writer, rank)
+                    if len(sizes_in) >= _TALLY_FLUSH_EVERY:
+                        self._flush_sizes(sizes_in, sizes_kept)
+            finally:
+                self._flush_sizes(sizes_in, sizes_kept)
 
     def _run_one_by_one(self, data: DocumentsPipeline, writer: DiskWriter | None, rank: int) -> DocumentsPipeline:
         """``run`` for ``batch_size == 1``, without building one-document batches (same checks and counters)."""
         timer = self.track_time()
-        for doc in data or ():
-            with timer:
-                reason = self._safe_check(doc)
-            self.funnel_in(doc)
-            if reason is None:
-                self.funnel_keep(doc)
-                yield doc
-            else:
-                self.funnel_exclude(doc, reason, writer, rank)
+        sizes_in: list[int] = []
+        sizes_kept: list[int] = []
+        try:
+            for doc in data or ():
+                with timer:
+                    reason = self._safe_check(doc)
+                size = document_bytes(doc)
+                sizes_in.append(size)
+                if reason is None:
+                    sizes_kept.append(size)
+                    yield doc
+                else:
+                    self.funnel_exclude(doc, reason, writer, rank)
+                if len(sizes_in) >= _TALLY_FLUSH_EVERY:
+                    self._flush_sizes(sizes_in, sizes_kept)
+        finally:  # also when the consumer stops early: the generator is closed and the counts still land
+            self._flush_sizes(sizes_in, sizes_kept)
+
+    def _flush_sizes(self, sizes_in: list[int], sizes_kept: list[int]) -> None:
+        """Add the buffered ``in``/``kept`` document sizes to the step's stats and empty the buffers.
+
+        Per-document ``stat_update`` calls cost more than most checks; buffering the sizes and merging them at once
+        gives the same datatrove MetricStats (count, total, mean, variance, min, max) and so the same stats.json."""
+        for label, sizes in (("in", sizes_in), ("kept", sizes_kept)):
+            if sizes:
+                self._add_sizes(label, sizes)
+                sizes.clear()
+
+    def _add_sizes(self, label: str, sizes: list[int]) -> None:
+        keys = self.__dict__.setdefault("_funnel_keys", {})
+        if label not in keys:
+            prefix = f"{FUNNEL_PREFIX}{self.funnel_step}/"
+            keys[label] = (prefix + f"docs_{label}", prefix + f"bytes_{label}")
+        docs_key, bytes_key = keys[label]
+        count = len(sizes)
+        metrics = self.stats.stats
+        metrics[docs_key] = metrics[docs_key] + MetricStats(total=count, n=count, mean=1.0, min=1, max=1)
+        total = sum(sizes)
+        mean = total / count
+        squares = math.fsum((size - mean) ** 2 for size in sizes)
+        metrics[bytes_key] = metrics[bytes_key] + MetricStats(
+            total=total, n=count, mean=mean, min=min(sizes), max=max(sizes), _running_variance=squares
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------------
