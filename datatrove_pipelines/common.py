@@ -18,7 +18,7 @@ import json
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from gzip import GzipFile
 from pathlib import Path
@@ -295,51 +295,38 @@ class FunnelFilter(FunnelMixin, PipelineStep):
         except Exception as error:  # bad input must be excluded, not crash the task
             return f"error:{type(error).__name__}"
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
-        with writer_context as writer:
-            if self.batch_size == 1 and type(self).check_batch is FunnelFilter.check_batch:
-                yield from self._run_one_by_one(data, writer, rank)
-                return
-            sizes_in: list[int] = []
-            sizes_kept: list[int] = []
-            try:
-                for batch in batched(data, self.batch_size):
-                    with self.track_time("batch" if self.batch_size > 1 else None):
-                        reasons = self.check_batch(batch)
-                    for doc, reason in zip(batch, reasons, strict=True):
-                        size = document_bytes(doc)
-                        sizes_in.append(size)
-                        if reason is None:
-                            sizes_kept.append(size)
-                            yield doc
-                        else:
-                            self.funnel_exclude(doc, reason, writer, rank)
-                    if len(sizes_in) >= _TALLY_FLUSH_EVERY:
-                        self._flush_sizes(sizes_in, sizes_kept)
-            finally:
-                self._flush_sizes(sizes_in, sizes_kept)
-
-    def _run_one_by_one(self, data: DocumentsPipeline, writer: DiskWriter | None, rank: int) -> DocumentsPipeline:
-        """``run`` for ``batch_size == 1``, without building one-document batches (same checks and counters)."""
-        timer = self.track_time()
-        sizes_in: list[int] = []
-        sizes_kept: list[int] = []
-        try:
+    def _decisions(self, data: DocumentsPipeline) -> Iterator[tuple[Document, str | None]]:
+        """(document, reason) pairs: one check at a time when batch_size is 1 (no one-document batches), else batches."""
+        if self.batch_size == 1 and type(self).check_batch is FunnelFilter.check_batch:
+            timer = self.track_time()
             for doc in data or ():
                 with timer:
                     reason = self._safe_check(doc)
-                size = document_bytes(doc)
-                sizes_in.append(size)
-                if reason is None:
-                    sizes_kept.append(size)
-                    yield doc
-                else:
-                    self.funnel_exclude(doc, reason, writer, rank)
-                if len(sizes_in) >= _TALLY_FLUSH_EVERY:
-                    self._flush_sizes(sizes_in, sizes_kept)
-        finally:  # also when the consumer stops early: the generator is closed and the counts still land
-            self._flush_sizes(sizes_in, sizes_kept)
+                yield doc, reason
+            return
+        for batch in batched(data, self.batch_size):
+            with self.track_time("batch" if self.batch_size > 1 else None):
+                reasons = self.check_batch(batch)
+            yield from zip(batch, reasons, strict=True)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
+        with writer_context as writer:
+            sizes_in: list[int] = []
+            sizes_kept: list[int] = []
+            try:
+                for doc, reason in self._decisions(data):
+                    size = document_bytes(doc)
+                    sizes_in.append(size)
+                    if reason is None:
+                        sizes_kept.append(size)
+                        yield doc
+                    else:
+                        self.funnel_exclude(doc, reason, writer, rank)
+                    if len(sizes_in) >= _TALLY_FLUSH_EVERY:
+                        self._flush_sizes(sizes_in, sizes_kept)
+            finally:  # also when the consumer stops early: the generator is closed and the counts still land
+                self._flush_sizes(sizes_in, sizes_kept)
 
     def _flush_sizes(self, sizes_in: list[int], sizes_kept: list[int]) -> None:
         """Add the buffered ``in``/``kept`` document sizes to the step's stats and empty the buffers.

@@ -8,24 +8,14 @@ semantics. Typical use::
     result.status  # Status.PASSED, Status.FAILED, ...
 """
 
-from eval.sandbox.core import (
+from eval.sandbox.core import (  # noqa: F401 (re-exported; the list lives in core.__all__)
     ExecutionRequest,
     ExecutionResult,
     SandboxLimits,
     Status,
+    __all__,
     available_languages,
     isolation_level,
     run_batch,
     run_program,
 )
-
-__all__ = [
-    "ExecutionRequest",
-    "ExecutionResult",
-    "SandboxLimits",
-    "Status",
-    "available_languages",
-    "isolation_level",
-    "run_batch",
-    "run_program",
-]
