@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
-from datatrove.pipeline.writers.jsonl import JsonlWriter
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
 from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
 from datatrove_pipelines.common import (
     ExecutorConfig,
+    RankFileJsonlWriter,
     add_executor_arguments,
     build_executor,
     document_dict,
@@ -89,7 +89,7 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
     if config.decontaminate:  # looks documents up while their tokens are at hand; the filter stage applies it
         prepare.append(DecontaminationPrecheck(config.decontamination))
     prepare += [
-        JsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
+        RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
     ]
     filtering: list[PipelineStep] = [
         JsonlReader(prepared, glob_pattern="*.jsonl", compression=None),

@@ -190,9 +190,31 @@ def document_dict(writer: DiskWriter, document: Document) -> dict:
     }
 
 
+class RankFileJsonlWriter(JsonlWriter):
+    """A JsonlWriter with one file per task (``output_filename`` may only use ``${rank}``).
+
+    datatrove fills the file-name template twice per document, from a dict of the document's id and metadata, since a
+    template may use them; with only ``${rank}`` the name is the same for every document of a task and is kept."""
+
+    def __init__(self, output_folder: str, output_filename: str = "${rank}.jsonl.gz", **kwargs):
+        super().__init__(output_folder, output_filename=output_filename, **kwargs)
+        extra = set(self.output_filename.get_identifiers()) - {"rank"}
+        if extra:
+            raise ValueError(f"RankFileJsonlWriter names files by ${{rank}} only, not by {sorted(extra)}")
+        self._filenames: dict[str, str] = {}
+
+    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs) -> str:
+        if kwargs:
+            return super()._get_output_filename(document, rank, **kwargs)
+        key = str(rank)
+        if key not in self._filenames:
+            self._filenames[key] = super()._get_output_filename(document, rank)
+        return self._filenames[key]
+
+
 def kept_writer(output_dir: str) -> JsonlWriter:
     """Writes the surviving documents to ``<output_dir>/kept/<rank>.jsonl.gz``."""
-    return JsonlWriter(
+    return RankFileJsonlWriter(
         os.path.join(output_dir, "kept"),
         output_filename="${rank}.jsonl.gz",
         compression=FAST_GZIP,
@@ -202,7 +224,7 @@ def kept_writer(output_dir: str) -> JsonlWriter:
 
 def exclusion_writer(output_dir: str, step: str) -> JsonlWriter:
     """Writes the documents ``step`` excluded (reason in ``metadata.filter_reason``) to ``excluded/<step>/``."""
-    return JsonlWriter(
+    return RankFileJsonlWriter(
         os.path.join(output_dir, "excluded", step),
         output_filename="${rank}.jsonl.gz",
         compression=FAST_GZIP,

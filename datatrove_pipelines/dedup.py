@@ -11,7 +11,7 @@ Stages (``depends=`` chains them):
    exact dedup kept is kept; every other member is a near duplicate. So each cluster keeps exactly one document.
 4. ``DedupFilter`` (N tasks): drops what stage 3 decided, with reason ``exact_duplicate`` / ``near_duplicate``.
 
-Shingles are code-aware: 5-grams of identifier/number tokens (``\\w+``; case kept, punctuation and whitespace
+Shingles are code-aware: 5-grams of identifier/number tokens (``\\w+``; lower-cased, punctuation and whitespace
 ignored), as bigcode's near-dedup did, instead of datatrove's English word tokenizer. With 14 bands of 8 hashes the
 LSH threshold is (1/14)^(1/8) ≈ 0.72 Jaccard (bigcode: 0.7). Signatures are one-permutation MinHash (one hash per
 shingle, optimal densification), written in datatrove's signature format.
@@ -139,38 +139,44 @@ class WordTokens:
         return char_starts[self.ends] - char_starts[self.starts]
 
 
-# The last tokenised text and its tokens: steps of one task that look at the same document (the same str object),
-# e.g. the dedup signature and the decontamination precheck, share one tokenisation. One tuple: swapped atomically.
-_LAST_TOKENS: tuple[str | None, WordTokens | None] = (None, None)
-
-
 def word_tokens(text: str) -> WordTokens:
     """Tokens (maximal runs of ``\\w`` characters, case kept) of ``text`` with their hashes, all at once."""
-    global _LAST_TOKENS
-    last_text, last_tokens = _LAST_TOKENS
+    raw = text.encode("utf-8", errors="surrogatepass")
+    return _tokens_of(raw, _word_byte_mask(text, raw))
+
+
+# The last normalised text and its tokens: steps of one task that look at the same document (the same str object),
+# the dedup signature and the decontamination precheck, share one tokenisation. One tuple: swapped atomically.
+_LAST_NORMALIZED: tuple[str | None, WordTokens | None] = (None, None)
+
+
+def normalized_tokens(text: str) -> WordTokens:
+    """``word_tokens(text.lower())``: the tokens near-dedup shingles and decontamination n-grams are both made of
+    (case-insensitive, as bigcode's near-dedup hashed its shingles). The result for the last text is kept, so the
+    second step to ask for the same document gets it for free."""
+    global _LAST_NORMALIZED
+    last_text, last_tokens = _LAST_NORMALIZED
     if last_text is text:
         return last_tokens
-    tokens = _word_tokens(text)
-    _LAST_TOKENS = (text, tokens)
+    if text.isascii():  # bytes.lower is str.lower here, and the word mask is one table lookup per byte
+        raw = text.encode("ascii").lower()
+        tokens = _tokens_of(raw, np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8))
+    else:
+        tokens = word_tokens(text.lower())
+    _LAST_NORMALIZED = (text, tokens)
     return tokens
 
 
-def lowercase_token_hashes(text: str) -> np.ndarray:
-    """``word_tokens(text.lower()).hashes``. Lower-casing ASCII text keeps every token boundary (letters stay
-    letters), so when ``text`` was just tokenised (e.g. for its dedup signature) and is ASCII, its boundaries are
-    reused and only the hashes recomputed."""
-    last_text, tokens = _LAST_TOKENS
-    if last_text is not text or len(tokens.raw) != len(text):  # not at hand, or non-ASCII (lengths may change)
-        return word_tokens(text.lower()).hashes
-    return _hash_tokens(tokens.raw.lower(), tokens.starts, tokens.ends)
-
-
-def _word_tokens(text: str) -> WordTokens:
-    raw = text.encode("utf-8", errors="surrogatepass")
-    mask = _word_byte_mask(text, raw)
-    padded = np.zeros(len(mask) + 2, dtype=np.int8)
-    padded[1:-1] = mask
-    edges = np.flatnonzero(padded[1:] != padded[:-1])  # alternately a token start and a token end
+def _tokens_of(raw: bytes, mask: np.ndarray) -> WordTokens:
+    """Tokens of ``raw`` given its word-byte mask: a token starts where the mask goes 0 -> 1 and ends at 1 -> 0."""
+    if not len(mask):
+        empty = np.zeros(0, dtype=np.int64)
+        return WordTokens(raw, np.zeros(0, dtype=np.uint64), empty, empty)
+    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1  # every change, start or end, inside the text
+    if mask[0]:
+        edges = np.concatenate(([0], edges))
+    if mask[-1]:
+        edges = np.append(edges, len(mask))
     starts, ends = edges[0::2], edges[1::2]
     return WordTokens(raw, _hash_tokens(raw, starts, ends), starts, ends)
 
@@ -219,26 +225,47 @@ def reference_token_hash(token: str) -> int:
     return mix(state)
 
 
-def token_hashes(text: str) -> np.ndarray:
-    """64-bit hash of each ``\\w+`` token of ``text`` (deterministic across processes, unlike ``hash``)."""
-    return word_tokens(text).hashes
+# n-gram hashes are polynomial in an odd base B (mod 2**64): H[i] = sum_k hashes[i + k] * B**(n - 1 - k). Windows
+# of 2, 4, 8, ... tokens are built by doubling (P_2m[i] = P_m[i] * B**m + P_m[i + m]) and the binary digits of n
+# are joined the same way, so a 10-gram costs 4 multiply-adds per position instead of 10.
+_NGRAM_BASE = np.uint64(0x9FB21C651E98DF25)
 
 
-_NGRAM_MULTIPLIERS = np.random.RandomState(20250603).randint(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
+def _base_power(exponent: int) -> np.uint64:
+    return np.uint64(pow(int(_NGRAM_BASE), exponent, 2**64))
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     """Hash of every window of ``n`` consecutive token hashes (a file shorter than ``n`` tokens gives one window)."""
     if len(hashes) == 0:
         return hashes
-    if len(hashes) < n:
-        n = len(hashes)
+    n = min(n, len(hashes))
     windows = len(hashes) - n + 1
-    combined = hashes[:windows] * _NGRAM_MULTIPLIERS[0]
-    for offset in range(1, n):
-        combined += hashes[offset : offset + windows] * _NGRAM_MULTIPLIERS[offset]  # wraps mod 2**64 on purpose
+    combined: np.ndarray | None = None  # the windows of the first ``covered`` tokens
+    covered = 0
+    power, width = hashes, 1  # P_width
+    while True:
+        if n & width:
+            if combined is None:
+                combined = power[:windows].copy()
+            else:
+                combined *= _base_power(width)  # wraps mod 2**64 on purpose
+                combined += power[covered : covered + windows]
+            covered += width
+        if 2 * width > n:
+            break
+        power = power[:-width] * _base_power(width) + power[width:]
+        width *= 2
     combined ^= combined >> np.uint64(29)
     return combined
+
+
+def reference_ngram_hash(hashes: list[int]) -> int:
+    """``ngram_hashes``' hash of one window, in plain Python (the specification the doubling must meet)."""
+    value = 0
+    for token_hash in hashes:
+        value = (value * int(_NGRAM_BASE) + token_hash) % 2**64
+    return value ^ (value >> 29)
 
 
 class MinhashSignatureHasher:
@@ -260,7 +287,7 @@ class MinhashSignatureHasher:
 
     def signature(self, text: str) -> np.ndarray | None:
         """The (num_buckets * hashes_per_bucket,) uint32 signature, or None for a file without tokens."""
-        shingles = ngram_hashes(token_hashes(text), self.config.n_grams)
+        shingles = ngram_hashes(normalized_tokens(text).hashes, self.config.n_grams)
         if shingles.size == 0:
             return None
         return self.signature_of_shingles(shingles)

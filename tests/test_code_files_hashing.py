@@ -26,10 +26,10 @@ from datatrove_pipelines.decontamination import (
 from datatrove_pipelines.dedup import (
     DedupConfig,
     MinhashSignatureHasher,
-    lowercase_token_hashes,
     ngram_hashes,
+    normalized_tokens,
+    reference_ngram_hash,
     reference_token_hash,
-    token_hashes,
     word_tokens,
 )
 
@@ -84,7 +84,7 @@ def test_tokens_and_hashes_match_the_reference_on_the_stdlib():
 
 def test_token_hashes_have_no_collisions_on_the_stdlib_vocabulary():
     vocabulary = sorted({token for text in stdlib_texts(120) for token in WORD.findall(text)})
-    hashes = token_hashes(" ".join(vocabulary))
+    hashes = word_tokens(" ".join(vocabulary)).hashes
     assert len(hashes) == len(vocabulary) and len(set(hashes.tolist())) == len(vocabulary)
 
 
@@ -139,9 +139,25 @@ def test_near_copies_collide_in_a_band_and_unrelated_files_do_not():
 
 
 def test_ngram_hashes_are_order_sensitive():
-    hashes = token_hashes("a b c d e f")
+    hashes = word_tokens("a b c d e f").hashes
     assert len(ngram_hashes(hashes, 5)) == 2
-    assert ngram_hashes(hashes, 5)[0] != ngram_hashes(token_hashes("b a c d e f"), 5)[0]
+    assert ngram_hashes(hashes, 5)[0] != ngram_hashes(word_tokens("b a c d e f").hashes, 5)[0]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 10, 13, 16, 31])
+def test_ngram_hashes_by_doubling_match_the_reference(n):
+    hashes = word_tokens(" ".join(f"t{i % 23}" for i in range(70))).hashes
+    found = ngram_hashes(hashes, n).tolist()
+    values = hashes.tolist()
+    assert found == [reference_ngram_hash(values[i : i + n]) for i in range(len(values) - n + 1)]
+    if n > 3:  # fewer tokens than n: one window over all of them
+        assert ngram_hashes(hashes[:3], n).tolist() == [reference_ngram_hash(values[:3])]
+
+
+def test_near_dedup_shingles_ignore_case():
+    hasher = MinhashSignatureHasher(DedupConfig())
+    text = (STDLIB / "textwrap.py").read_text()
+    assert (hasher.signature(text) == hasher.signature(text.upper())).all()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -237,11 +253,13 @@ def test_prefiltered_lookup_agrees_with_a_full_binary_search(small_config):
 
 
 @pytest.mark.parametrize("text", TRICKY_TEXTS + ["Return X_1 + Y", "ÀÉÎ and İ: lower-casing changes lengths"])
-def test_lowercase_hashes_reuse_boundaries_only_where_that_is_exact(text):
-    expected = word_tokens(text.lower()).hashes.tolist()
-    assert lowercase_token_hashes(text).tolist() == expected  # cold: tokenises the lower-cased text
-    word_tokens(text)  # as the dedup signature does just before
-    assert lowercase_token_hashes(text).tolist() == expected  # reuses the boundaries when the text is ASCII
+def test_normalized_tokens_are_the_tokens_of_the_lower_cased_text(text):
+    expected = word_tokens(text.lower())
+    first = normalized_tokens(text)
+    assert first.hashes.tolist() == expected.hashes.tolist()
+    assert first.starts.tolist() == expected.starts.tolist() and first.ends.tolist() == expected.ends.tolist()
+    assert normalized_tokens(text) is first  # the second step asking for the same document gets the same tokens
+    assert normalized_tokens(text + " x") is not first
 
 
 def test_precheck_gives_the_filter_the_same_decisions(small_config):
