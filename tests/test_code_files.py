@@ -6,10 +6,12 @@ funnel must satisfy documents in = kept + Σ excluded, and match the files writt
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
 import shutil
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -226,3 +228,52 @@ def test_usage_errors_are_clear(tmp_path):
         run_code_files(CodeFilesConfig(inputs=[str(tmp_path / "missing")], output_dir=str(tmp_path / "o")))
     with pytest.raises(ValueError, match="partition"):
         parse_args(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--executor", "slurm"])
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_funnel(run, tmp_path):
+    """The same input and task split on a local Ray cluster (datatrove's RayPipelineExecutor, --executor ray): the
+    same funnel and the same kept files as the local executor."""
+    import ray
+    config, stats, _, kept = run
+    ray_config = dataclasses.replace(
+        config,
+        output_dir=str(tmp_path / "ray-out"),
+        executor=ExecutorConfig(executor="ray", tasks=2, workers=2, mem_per_cpu_gb=0.5),
+    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray_stats = run_code_files(ray_config)
+    finally:
+        ray.shutdown()
+    assert ray_stats == stats
+    ray_kept = {record["id"] for record in read_jsonl_dir(tmp_path / "ray-out" / "kept")}
+    assert ray_kept == set(kept)
+
+
+SLURM_STAND_IN = Path(__file__).parent / "slurm_stand_in"
+
+
+@pytest.mark.slow
+def test_slurm_executor_chains_the_jobs_and_gives_the_local_funnel(run, tmp_path, monkeypatch):
+    """--executor slurm through datatrove's SlurmPipelineExecutor: sbatch scripts, array tasks, afterok
+    dependencies, and the last job writing stats.json. Slurm cannot run on these machines, so sbatch, srun and
+    scontrol are stand-ins (tests/slurm_stand_in) that run each submitted job at once, in submission order."""
+    config, stats, _, kept = run
+    path = os.pathsep.join([str(SLURM_STAND_IN), str(Path(sys.executable).parent), os.environ["PATH"]])
+    monkeypatch.setenv("PATH", path)  # the stand-ins, then datatrove's launch_pickled_pipeline / merge_stats
+    monkeypatch.setenv("SLURM_STAND_IN_DIR", str(tmp_path / "slurm"))
+    slurm_config = dataclasses.replace(
+        config,
+        output_dir=str(tmp_path / "slurm-out"),
+        executor=ExecutorConfig(executor="slurm", partition="cpu", tasks=2, workers=1),
+    )
+    assert run_code_files(slurm_config) is None  # submitted; the last job writes stats.json
+    jobs = {path.name: path.read_text() for path in (tmp_path / "slurm").glob("job_*")}
+    # prepare, buckets, cluster, filter and the funnel job, each followed by datatrove's merge-stats job
+    assert len(jobs) == 10 and set(jobs.values()) == {"ok"}, jobs
+    launch_script = (tmp_path / "slurm-out" / "logs" / "filter" / "launch_script.slurm").read_text()
+    assert "#SBATCH --partition=cpu" in launch_script and "#SBATCH --array=0-1%1" in launch_script
+    assert json.loads((tmp_path / "slurm-out" / "stats.json").read_text()) == json.loads(json.dumps(stats))
+    slurm_kept = {record["id"] for record in read_jsonl_dir(tmp_path / "slurm-out" / "kept")}
+    assert slurm_kept == set(kept)
