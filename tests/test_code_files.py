@@ -235,6 +235,7 @@ def test_ray_executor_gives_the_local_funnel(run, tmp_path):
     """The same input and task split on a local Ray cluster (datatrove's RayPipelineExecutor, --executor ray): the
     same funnel and the same kept files as the local executor."""
     import ray
+
     config, stats, _, kept = run
     ray_config = dataclasses.replace(
         config,
