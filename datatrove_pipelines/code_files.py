@@ -10,13 +10,18 @@ Four datatrove stages, chained with ``depends=`` (dedup needs a global view, eve
 4. filter (N tasks): exact dedup → near dedup → rules → syntax → decontamination → ``DIR/kept``
 
 Every excluded document goes to ``DIR/excluded/<step>/`` with its reason; ``DIR/stats.json`` holds the funnel, and
-the pipeline raises if documents in != kept + Σ excluded. See docs/code_files.md.
+the pipeline raises if documents in != kept + Σ excluded. ``DIR/README.md`` is the dataset card (what was done, the
+funnel, the settings, the command); ``--push-to-hub ORG/NAME`` uploads it with ``kept/`` and ``stats.json``.
+See docs/code_files.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shlex
+import sys
 from dataclasses import dataclass, field
 
 from datatrove.pipeline.base import PipelineStep
@@ -43,6 +48,7 @@ from datatrove_pipelines.decontamination import (
 )
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
+from recipes.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
 
 STAGES = ("prepare", "buckets", "cluster", "dedup", "filter")  # every stage name; "dedup" = buckets + cluster
 
@@ -61,6 +67,8 @@ class CodeFilesConfig:
     decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     decontaminate: bool = True
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    push_to_hub: str | None = None  # dataset repo id: kept/, stats.json and the card are uploaded at the end
+    hub_private: bool = False
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -109,19 +117,54 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
     }
 
 
+CARD_DESCRIPTION = """Source files curated like Seed-Coder's GitHub code-file data (paper §1), before the model-based quality
+filter: unreadable, binary, invalid UTF-8, empty, over-size and unknown-language files removed; language labels from
+file extensions and names (89 languages); exact (SHA-256) and near (MinHash, 5-gram shingles, ~0.72 Jaccard)
+duplicates removed; a small set of named rules (line lengths, alphanumeric share, encoded blobs, auto-generated
+headers, data-like files); files tree-sitter cannot parse removed; files sharing a word 10-gram with a code benchmark
+removed. Each record: `text`, `id` (`<repo>/<path>`), `metadata` (`repo`, `path`, `language`, `size`, `sha256`)."""
+
+
+def card_settings(config: CodeFilesConfig) -> dict:
+    """The settings a reader of the dataset card needs: every step's config (not where the outputs went)."""
+    settings = dataclasses.asdict(config)
+    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private"):
+        settings.pop(machine_specific)
+    for cache in ("cache_dir", "cache_index"):  # where the decontamination index is cached changes no decision
+        settings["decontamination"].pop(cache)
+    return settings
+
+
+def finish(config: CodeFilesConfig, command: str | None = None) -> dict:
+    """After the last stage: stats.json (with the funnel check), the dataset card, and the upload if asked."""
+    stats = write_stats(config.output_dir, [config.logging_dir(stage) for stage in STAGES])
+    card = dataset_card(
+        pretty_name="Curated code files",
+        description=CARD_DESCRIPTION,
+        stats=stats,
+        settings=card_settings(config),
+        command=command,
+    )
+    write_card(config.output_dir, card)
+    if config.push_to_hub:
+        print(f"pushed to {push_to_hub(config.output_dir, config.push_to_hub, private=config.hub_private)}")
+    return stats
+
+
 class WriteStatsStep(PipelineStep):
-    """Final single-task stage on Slurm/Ray, where the submitting process does not wait: writes stats.json."""
+    """Final single-task stage on Slurm, where the submitting process does not wait: ``finish`` (stats.json, card,
+    upload)."""
 
     type = "📊 - STATS"
     name = "funnel"
 
-    def __init__(self, output_dir: str, logging_dirs: list[str]):
+    def __init__(self, config: CodeFilesConfig, command: str | None = None):
         super().__init__()
-        self.output_dir = output_dir
-        self.logging_dirs = logging_dirs
+        self.config = config
+        self.command = command
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        print(format_funnel(write_stats(self.output_dir, self.logging_dirs)))
+        print(format_funnel(finish(self.config, self.command)))
         yield from ()
 
 
@@ -138,7 +181,7 @@ def stage_plan(config: CodeFilesConfig) -> list[tuple[str, list[PipelineStep], i
     return [("prepare", pipelines["prepare"], None), *dedup, ("filter", pipelines["filter"], None)]
 
 
-def build_executors(config: CodeFilesConfig) -> list:
+def build_executors(config: CodeFilesConfig, command: str | None = None) -> list:
     """The chained executors of the stages (plus a stats stage on Slurm)."""
     executors = []
     previous = None
@@ -153,10 +196,9 @@ def build_executors(config: CodeFilesConfig) -> list:
         )
         executors.append(previous)
     if config.executor.executor == "slurm":
-        logging_dirs = [config.logging_dir(stage) for stage in STAGES]
         executors.append(
             build_executor(
-                [WriteStatsStep(config.output_dir, logging_dirs)],
+                [WriteStatsStep(config, command)],
                 config.executor,
                 config.logging_dir("stats"),
                 job_name="code_files_stats",
@@ -167,15 +209,16 @@ def build_executors(config: CodeFilesConfig) -> list:
     return executors
 
 
-def run_code_files(config: CodeFilesConfig) -> dict | None:
-    """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json)."""
-    executors = build_executors(config)
+def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict | None:
+    """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json and the card).
+    ``command`` (the command line) goes into the dataset card."""
+    executors = build_executors(config, command)
     if config.executor.executor == "slurm":
         executors[-1].run()  # launching the last job submits its dependencies first
         return None
     for executor in executors:  # in order: each stage needs the files of the previous one
         executor.run()
-    return write_stats(config.output_dir, [config.logging_dir(stage) for stage in STAGES])
+    return finish(config, command)
 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
@@ -199,6 +242,7 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser.add_argument("--minhash-hashes-per-bucket", type=int, default=DedupConfig.hashes_per_bucket)
     parser.add_argument("--hub-split", default=ReaderConfig.hub_split, help="split of Hub dataset inputs")
     add_executor_arguments(parser)
+    add_hub_arguments(parser)
     args = parser.parse_args(argv)
     return CodeFilesConfig(
         inputs=args.input,
@@ -216,14 +260,19 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
         decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
         decontaminate=not args.no_decontamination,
         executor=executor_config_from_args(args),
+        push_to_hub=args.push_to_hub,
+        hub_private=args.hub_private,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     config = parse_args(argv)
-    stats = run_code_files(config)
+    stats = run_code_files(config, command=shlex.join(["python", "-m", "datatrove_pipelines.code_files", *argv]))
     if stats is None:
-        print(f"submitted; {config.output_dir}/stats.json is written by the last job")
+        print(
+            f"submitted; {config.output_dir}/stats.json and README.md (the dataset card) are written by the last job"
+        )
         return
     print(format_funnel(stats))
 

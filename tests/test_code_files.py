@@ -276,5 +276,64 @@ def test_slurm_executor_chains_the_jobs_and_gives_the_local_funnel(run, tmp_path
     launch_script = (tmp_path / "slurm-out" / "logs" / "filter" / "launch_script.slurm").read_text()
     assert "#SBATCH --partition=cpu" in launch_script and "#SBATCH --array=0-1%1" in launch_script
     assert json.loads((tmp_path / "slurm-out" / "stats.json").read_text()) == json.loads(json.dumps(stats))
+    assert "## Funnel" in (tmp_path / "slurm-out" / "README.md").read_text()  # the dataset card, by the last job
     slurm_kept = {record["id"] for record in read_jsonl_dir(tmp_path / "slurm-out" / "kept")}
     assert slurm_kept == set(kept)
+
+
+def test_dataset_card_describes_the_run_and_loads_the_kept_files(run):
+    """DIR/README.md: YAML metadata that `datasets` reads (the kept files are the train split, nothing else), the
+    funnel and the settings."""
+    import datasets
+    import yaml
+
+    config, stats, _, kept = run
+    card = (Path(config.output_dir) / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "kept/*.jsonl.gz"}
+    assert header["size_categories"] == ["n<1K"] and "code" in header["tags"]
+    for step, counts in stats["steps"].items():
+        assert f"| {step} | {counts['docs_in']:,} | {counts['docs_kept']:,} | {counts['docs_excluded']:,} |" in card
+    assert "symlink_loop 3" in card and '"max_size_bytes": 1000000' in card
+    assert config.output_dir not in card  # where the outputs went is not a setting of the data
+    loaded = datasets.load_dataset(config.output_dir, split="train")
+    assert sorted(loaded["id"]) == sorted(kept)
+
+
+class StandInHubApi:
+    """Stand-in for huggingface_hub.HfApi (the Hub cannot be reached from the development machines): records the
+    calls and the files upload_folder would send."""
+
+    def __init__(self):
+        self.calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+
+    def upload_folder(self, *, repo_id, folder_path, allow_patterns, **kwargs):
+        from huggingface_hub.utils import filter_repo_objects
+
+        files = [str(path.relative_to(folder_path)) for path in Path(folder_path).rglob("*") if path.is_file()]
+        sent = sorted(filter_repo_objects(files, allow_patterns=allow_patterns))
+        self.calls.append(("upload_folder", repo_id, {"files": sent, **kwargs}))
+
+
+def test_push_to_hub_uploads_card_stats_and_kept_files_only(run):
+    from recipes.hub import push_to_hub
+
+    config, _, _, _ = run
+    api = StandInHubApi()
+    url = push_to_hub(config.output_dir, "org/curated-code", private=True, api=api)
+    assert url == "https://huggingface.co/datasets/org/curated-code"
+    (create, name, options), (upload, _, sent) = api.calls
+    assert (create, name, options["repo_type"], options["private"], options["exist_ok"]) == (
+        "create_repo",
+        "org/curated-code",
+        "dataset",
+        True,
+        True,
+    )
+    assert upload == "upload_folder" and sent["repo_type"] == "dataset"
+    assert sent["files"] == ["README.md", "kept/00000.jsonl.gz", "kept/00001.jsonl.gz", "stats.json"]
+    with pytest.raises(FileNotFoundError, match="dataset card"):
+        push_to_hub(Path(config.output_dir) / "kept", "org/x", api=api)
