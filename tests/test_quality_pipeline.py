@@ -396,6 +396,9 @@ def test_score_drops_the_bottom_fraction_in_two_passes(fasttext_scorer, docs_dir
     assert len(list((tmp_path / "histograms").glob("*.json"))) == 2
     assert (tmp_path / "score_histograms.png").read_bytes()[:8] == PNG_MAGIC
     assert json.loads((tmp_path / "stats.json").read_text())["total"]["docs_kept"] == len(kept)
+    card = (tmp_path / "README.md").read_text()  # the dataset card: datasets loads kept/, the funnel, the threshold
+    assert "path: kept/*.jsonl.gz" in card and f"| quality | {n:,} | {len(kept):,} | {len(excluded):,} |" in card
+    assert f'"threshold": {threshold}' in card
     # what a Slurm user runs once the jobs are done: the same report, from the logs and outputs
     again = main(["stats", "score", "--output", str(tmp_path), "--drop-fraction", "0.1"])
     assert again["total"] == result["total"] and again["quality"]["threshold"] == threshold

@@ -26,6 +26,7 @@ from datatrove_pipelines.common import (
     format_funnel,
     write_stats,
 )
+from recipes.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
 
 
 def resolve_documents_dir(path: str) -> str:
@@ -257,6 +258,7 @@ def _score_parser(sub) -> None:
     parser.add_argument("--dtype", default=None)
     _add_gpu_argument(parser)
     add_executor_arguments(parser)
+    add_hub_arguments(parser)
     parser.set_defaults(func=run_score)
 
 
@@ -288,7 +290,16 @@ def run_score(args: argparse.Namespace) -> dict | None:
     if executor_config.executor != "local":
         print(f"submitted; when done: python -m datatrove_pipelines.quality stats score --output {args.output}")
         return None
-    return _score_report(args.output, config.threshold, config.drop_fraction)
+    result = _score_report(args.output, config.threshold, config.drop_fraction)
+    if args.push_to_hub:
+        print(f"pushed to {push_to_hub(args.output, args.push_to_hub, private=args.hub_private)}")
+    return result
+
+
+SCORE_CARD_DESCRIPTION = """Code files after Seed-Coder's model-based quality filter (paper §1): a small scorer, trained on LLM
+ratings of readability, modularity, clarity and reusability, scored every file (`metadata.quality_score`, 0-10), and
+the files below one global threshold were dropped (by default the bottom 10%). Score quantiles per language are in
+`quality_report.json`."""
 
 
 def _score_report(output_dir: str, threshold: float | None = None, drop_fraction: float | None = None) -> dict:
@@ -308,6 +319,13 @@ def _score_report(output_dir: str, threshold: float | None = None, drop_fraction
     }
     with open(os.path.join(output_dir, "quality_report.json"), "w") as handle:
         json.dump(report, handle, indent=2)
+    card = dataset_card(
+        pretty_name="Quality-filtered code files",
+        description=SCORE_CARD_DESCRIPTION,
+        stats=stats,
+        settings={key: report[key] for key in ("threshold", "drop_fraction_requested", "dropped_fraction")},
+    )
+    write_card(output_dir, card)
     if histogram.total():
         plot_score_histograms(histogram, os.path.join(output_dir, "score_histograms.png"), threshold)
     print(format_funnel(stats))
