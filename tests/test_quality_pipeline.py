@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -79,6 +80,7 @@ def _start_stand_in(*extra: str) -> tuple[subprocess.Popen, str]:
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     line = process.stdout.readline()
     assert "listening on http://" in line, line
@@ -86,7 +88,12 @@ def _start_stand_in(*extra: str) -> tuple[subprocess.Popen, str]:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    process.kill()
+    """SIGKILL the process and its children (datatrove's executor forks helpers that would outlive their parent);
+    processes are started with start_new_session=True, so their process group is theirs alone."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # already gone
+        pass
     process.wait(timeout=10)
 
 
@@ -176,6 +183,7 @@ def test_annotate_resumes_after_the_task_is_killed(docs_dir, tmp_path):
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     progress = output / "checkpoints" / "last_chunk" / "00000.txt"
     try:
