@@ -284,6 +284,7 @@ class MinhashSignatureHasher:
         generator = np.random.RandomState(config.seed)
         self.salt = np.uint64(generator.randint(0, 2**63, dtype=np.uint64))
         self.borrow_order = np.stack([generator.permutation(self.num_hashes) for _ in range(self.num_hashes)])
+        self.borrow_rank = np.argsort(self.borrow_order, axis=1)  # [b, c]: position of bin c in bin b's order
 
     def signature(self, text: str) -> np.ndarray | None:
         """The (num_buckets * hashes_per_bucket,) uint32 signature, or None for a file without tokens."""
@@ -299,7 +300,11 @@ class MinhashSignatureHasher:
         signature = np.full(self.num_hashes, empty_value, dtype=np.uint64)
         np.minimum.at(signature, bins.astype(np.intp), mixed & np.uint64(0xFFFFFFFF))
         missing = np.flatnonzero(signature == empty_value)
-        if missing.size:  # each empty bin takes the value of the first filled bin in its borrowing order
+        if 2 * missing.size > self.num_hashes:  # few filled bins (a small file): the filled bin of least rank
+            filled = np.flatnonzero(signature != empty_value)
+            nearest = self.borrow_rank[missing[:, None], filled[None, :]].argmin(axis=1)
+            signature[missing] = signature[filled[nearest]]
+        elif missing.size:  # each empty bin takes the value of the first filled bin in its borrowing order
             candidates = self.borrow_order[missing]
             first_filled = (signature[candidates] != empty_value).argmax(axis=1)
             signature[missing] = signature[candidates[np.arange(len(missing)), first_filled]]

@@ -26,6 +26,7 @@ from datatrove_pipelines.decontamination import (
 from datatrove_pipelines.dedup import (
     DedupConfig,
     MinhashSignatureHasher,
+    mix64,
     ngram_hashes,
     normalized_tokens,
     reference_ngram_hash,
@@ -104,6 +105,26 @@ def test_signatures_are_deterministic_and_dense():
     assert first.signature("  ,;  ") is None
     other_seed = MinhashSignatureHasher(DedupConfig(seed=2)).signature(text)
     assert (other_seed != first.signature(text)).mean() > 0.9
+
+
+def test_densification_borrows_from_the_first_filled_bin_in_each_order():
+    """Both ways of filling empty bins (by rank when most bins are empty, by scanning otherwise) give the plain
+    definition: an empty bin takes the value of the first filled bin in its borrowing order."""
+    hasher = MinhashSignatureHasher(DedupConfig())
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 5, 20, 50, 56, 57, 80, 200):
+        shingles = rng.integers(0, 2**63, size=size, dtype=np.uint64)
+        mixed = mix64(shingles ^ hasher.salt)
+        bins = (((mixed >> np.uint64(32)) * np.uint64(hasher.num_hashes)) >> np.uint64(32)).tolist()
+        values = (mixed & np.uint64(0xFFFFFFFF)).tolist()
+        direct: dict[int, int] = {}
+        for b, v in zip(bins, values, strict=True):
+            direct[b] = min(direct.get(b, v), v)
+        expected = [
+            direct[b] if b in direct else direct[next(c for c in hasher.borrow_order[b].tolist() if c in direct)]
+            for b in range(hasher.num_hashes)
+        ]
+        assert hasher.signature_of_shingles(shingles).tolist() == expected, size
 
 
 def test_signature_agreement_estimates_jaccard_similarity():
