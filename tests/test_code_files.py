@@ -223,6 +223,59 @@ def test_jsonl_input_in_the_stack_style(tmp_path, benchmarks_dir, monkeypatch):
     }
 
 
+STACK_RECORDS = [
+    {"repo_name": "octo/app", "path": "src/main.py", "content": "print('hi')\n", "language": "Python"},
+    {"repo_name": "octo/app", "path": "src/util.go", "content": "package util\n\nfunc One() int { return 1 }\n"},
+    {"repo_name": "octo/lib", "path": "lib/broken.js", "content": "function f( {\n"},
+    {"repo_name": "octo/lib", "path": "lib/blob.bin", "content": "\x00\x01binary"},
+    {"repo_name": "octo/lib", "path": "lib/none.py", "content": None},
+]
+STACK_EXPECTED_KEPT = {"octo/app/src/main.py", "octo/app/src/util.go"}
+STACK_EXPECTED_REASONS = {("guard", "binary"), ("guard", "empty"), ("syntax", "syntax_error")}
+
+
+def _excluded_reasons(out: Path) -> set[tuple[str, str]]:
+    return {
+        (step.name, record["metadata"]["filter_reason"])
+        for step in (out / "excluded").iterdir()
+        for record in read_jsonl_dir(step)
+    }
+
+
+def test_parquet_input_in_the_stack_style(tmp_path, benchmarks_dir, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))
+    pq.write_table(pa.Table.from_pylist(STACK_RECORDS), tmp_path / "stack.parquet")
+    config = parse_args(
+        ["--input", str(tmp_path / "stack.parquet"), "--output", str(tmp_path / "out")]
+        + ["--benchmarks", str(benchmarks_dir), "--workers", "1"]
+    )
+    stats = run_code_files(config)
+    kept = {record["id"]: record for record in read_jsonl_dir(tmp_path / "out" / "kept")}
+    assert set(kept) == STACK_EXPECTED_KEPT and stats["total"]["docs_in"] == len(STACK_RECORDS)
+    source = kept["octo/app/src/main.py"]["metadata"]["source"]  # the other columns of the record
+    assert source == {"repo_name": "octo/app", "path": "src/main.py", "language": "Python"}
+    assert _excluded_reasons(tmp_path / "out") == STACK_EXPECTED_REASONS
+
+
+def test_hub_dataset_reader_streams_a_dataset(tmp_path, benchmarks_dir, monkeypatch):
+    """The Hub reader (datatrove's HuggingFaceDatasetReader, streaming) on a dataset folder: `datasets` resolves a
+    local folder exactly as a Hub id, without the network the tests may not use."""
+    from datatrove_pipelines.code_readers import ReaderConfig, StackHubReader, reader_for_input
+
+    monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))
+    dataset_dir = tmp_path / "octo-stack"
+    (dataset_dir / "data").mkdir(parents=True)
+    (dataset_dir / "data" / "train-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in STACK_RECORDS))
+    assert isinstance(reader_for_input("octo/the-stack-v2-sample"), StackHubReader)  # an org/name id goes here
+    documents = list(StackHubReader(str(dataset_dir), ReaderConfig(hub_split="train")).run())
+    assert [doc.id for doc in documents] == [f"{r['repo_name']}/{r['path']}" for r in STACK_RECORDS]
+    assert documents[0].metadata["language"] == "Python" and documents[4].text == ""
+    assert [doc.metadata["size"] for doc in documents[:2]] == [len(r["content"].encode()) for r in STACK_RECORDS[:2]]
+
+
 def test_usage_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither an existing file"):
         run_code_files(CodeFilesConfig(inputs=[str(tmp_path / "missing")], output_dir=str(tmp_path / "o")))
