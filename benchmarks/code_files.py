@@ -1,6 +1,6 @@
 """Throughput of the code-file pipeline vs. a read + tree-sitter-parse baseline on the same files, same process.
 
-    python benchmarks/code_files.py [--limit-mb 32] [--tasks 1] [--repeats 3]
+    python benchmarks/code_files.py [--limit-mb 32] [--tasks 1] [--repeats 5]
 
 Input: a copy of this Python's standard library .py files (as in ``recipes.demo``, no planted files). Both runs use
 one worker, so MB/s is per worker. The pipeline run includes every stage (reading, guard, language, signatures,
@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit-mb", type=float, default=32.0)
     parser.add_argument("--tasks", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3, help="baseline/pipeline pairs (the first one is cold)")
+    parser.add_argument("--repeats", type=int, default=5, help="baseline/pipeline pairs (the first one is cold)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     os.environ.setdefault("DATATROVE_COLORIZE_LOGS", "0")
