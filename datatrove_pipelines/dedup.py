@@ -49,6 +49,9 @@ class DedupConfig:
     num_buckets: int = 14  # LSH bands
     hashes_per_bucket: int = 8  # rows per band; threshold ≈ (1/num_buckets)^(1/hashes_per_bucket)
     seed: int = 1
+    # a bucket with at most this many signatures (one per document) is matched in memory with one sort
+    # (~44 bytes each); larger buckets, or buckets split among several tasks, use datatrove's streaming merge
+    max_bucket_signatures_in_memory: int = 50_000_000
 
     @property
     def threshold(self) -> float:
@@ -428,6 +431,27 @@ def find_exact_duplicate_pairs(sig_folder: str) -> np.ndarray:
     return np.stack([ranks[keeper], index[keeper], ranks[dup], index[dup]], axis=1).astype(np.uint32)
 
 
+def band_match_pairs(signature_files: list[str], hashes_per_bucket: int) -> np.ndarray:
+    """(rank, index, rank, index) rows linking the documents whose band signatures are equal, from one bucket's
+    signature files (``<rank>.minhash.sig``, datatrove's format): all records sorted at once, each record paired
+    with the next equal one, as datatrove's streaming merge pairs them (so its duplicate clusters are the same)."""
+    record = np.dtype([("sig", "<u4", (hashes_per_bucket,)), ("index", "<u4")])
+    tables = [np.fromfile(path, dtype=record) for path in signature_files]
+    ranks = [
+        np.full(len(table), int(os.path.basename(path).split(".")[0]), np.uint32)
+        for path, table in zip(signature_files, tables, strict=True)
+    ]
+    if not tables or not sum(map(len, tables)):
+        return np.zeros((0, 4), dtype=np.uint32)
+    table, rank = np.concatenate(tables), np.concatenate(ranks)
+    signatures = table["sig"]
+    order = np.lexsort(signatures.T[::-1])
+    signatures = signatures[order]
+    same = np.flatnonzero((signatures[1:] == signatures[:-1]).all(axis=1))
+    first, second = order[same], order[same + 1]
+    return np.stack([rank[first], table["index"][first], rank[second], table["index"][second]], axis=1)
+
+
 class DedupBuckets(MinhashDedupBuckets):
     """Stage 2, one task per bucket: exact SHA-256 groups of the bucket, then datatrove's MinHash band matching."""
 
@@ -463,7 +487,19 @@ class DedupBuckets(MinhashDedupBuckets):
                     handle.write(pairs.astype("<u4").tobytes())
                 self.stat_update("exact_duplicates", value=len(pairs))
         if self.dedup_config.near:
-            yield from super().run(None, rank, world_size) or []
+            folder = os.path.join(minhash_sig_dir(self.work_dir), f"bucket_{bucket:03d}")
+            files = sorted(glob.glob(os.path.join(folder, "*.minhash.sig")))
+            record_size = 4 * (self.dedup_config.hashes_per_bucket + 1)
+            signatures = sum(os.path.getsize(path) for path in files) // record_size
+            if workers_per_bucket <= 1 and signatures <= self.dedup_config.max_bucket_signatures_in_memory:
+                with self.track_time():
+                    pairs = band_match_pairs(files, self.dedup_config.hashes_per_bucket)
+                    os.makedirs(minhash_dups_dir(self.work_dir), exist_ok=True)
+                    with open(os.path.join(minhash_dups_dir(self.work_dir), f"{bucket:05d}_00.dups"), "wb") as out:
+                        out.write(pairs.astype("<u4").tobytes())
+                    self.stat_update("total_matches", value=len(pairs))
+            else:
+                yield from super().run(None, rank, world_size) or []
 
 
 # --------------------------------------------------------------------------------------------------------------------

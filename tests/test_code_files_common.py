@@ -19,6 +19,7 @@ from datatrove_pipelines.common import (
     executor_config_from_args,
     format_funnel,
     kept_writer,
+    merge_values,
     write_stats,
 )
 
@@ -57,6 +58,31 @@ def test_funnel_filter_counts_and_writes_exclusions(tmp_path):
     assert json.loads((tmp_path / "stats.json").read_text()) == stats
     assert "odd=6" in format_funnel(stats)
     assert sorted(p.name for p in (tmp_path / "excluded" / "odd").iterdir()) == ["00000.jsonl.gz", "00001.jsonl.gz"]
+
+
+def test_buffered_stats_equal_per_document_updates():
+    """StatsBuffer merges lists of values into datatrove's MetricStats / TimingStats as one update per value would."""
+    import random
+
+    from datatrove.utils.stats import MetricStats, TimingStats
+
+    rng = random.Random(0)
+    for kind, draw in ((MetricStats, lambda: rng.randint(0, 10**6)), (TimingStats, lambda: rng.random() / 100)):
+        one_by_one, merged = kind(), kind()
+        for chunk in ([draw() for _ in range(7)], [draw()], [draw() for _ in range(300)]):
+            for value in chunk:
+                one_by_one.update(value)
+            merge_values(merged, chunk)
+            assert (merged.n, merged.min, merged.max) == (one_by_one.n, one_by_one.min, one_by_one.max)
+            assert merged.total == pytest.approx(one_by_one.total, rel=1e-12)
+            assert merged.mean == pytest.approx(one_by_one.mean, rel=1e-9)
+            assert merged.variance == pytest.approx(one_by_one.variance, rel=1e-9)
+        if kind is TimingStats:
+            assert merged.global_mean == merged.global_max == merged.total  # a single task's totals
+    step = DropOdd("odd")
+    list(step.run(make_documents(0)))
+    assert step.stats["funnel/odd/docs_in"].total == 7 and step.stats["funnel/odd/bytes_kept"].total == 0 + 2 + 4
+    assert step.stats.time_stats.n == 7  # one timing per checked document, as datatrove's track_time gives
 
 
 def _step(docs_in, kept, excluded, reasons):

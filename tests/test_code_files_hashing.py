@@ -3,6 +3,7 @@ MinHash, the decontamination index (build, cache, lookup)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import sysconfig
@@ -24,8 +25,12 @@ from datatrove_pipelines.decontamination import (
     text_ngram_hashes,
 )
 from datatrove_pipelines.dedup import (
+    DedupBuckets,
     DedupConfig,
+    DedupSignatures,
     MinhashSignatureHasher,
+    _read_pairs,
+    decide_removals,
     mix64,
     ngram_hashes,
     normalized_tokens,
@@ -157,6 +162,35 @@ def test_near_copies_collide_in_a_band_and_unrelated_files_do_not():
 
     assert (bands(original) == bands(fork)).all(axis=1).any()
     assert not (bands(original) == bands(unrelated)).all(axis=1).any()
+
+
+def test_in_memory_band_matching_gives_datatroves_duplicate_clusters(tmp_path):
+    """The bucket stage matched in memory (one sort per bucket) and by datatrove's streaming merge decide the same
+    exact and near duplicates, on stdlib files plus near copies spread over two tasks."""
+    texts = stdlib_texts(80)
+    texts += [text.replace("def ", "def  ", 2) + "\n# fork\n" for text in texts[::9]]  # near copies
+    texts += texts[:3]  # exact copies
+    decisions = []
+    for limit in (DedupConfig.max_bucket_signatures_in_memory, 0):  # in memory, then datatrove's merge
+        work = tmp_path / f"work-{limit}"
+        config = DedupConfig(max_bucket_signatures_in_memory=limit)
+        for rank in (0, 1):
+            docs = [
+                Document(text=text, id=str(i), metadata={"sha256": hashlib.sha256(text.encode()).hexdigest()})
+                for i, text in enumerate(texts)
+                if i % 2 == rank
+            ]
+            list(DedupSignatures(str(work), config).run(docs, rank=rank, world_size=2))
+        for bucket_task in range(2):
+            list(DedupBuckets(str(work), config).run(None, rank=bucket_task, world_size=2))
+        pairs = [
+            _read_pairs(str(work / "exact" / "duplicate_pairs")),
+            _read_pairs(str(work / "minhash" / "duplicate_pairs")),
+        ]
+        decisions.append(decide_removals(*pairs))
+    (exact_in_memory, near_in_memory), (exact_streamed, near_streamed) = decisions
+    assert exact_in_memory == exact_streamed and len(exact_in_memory) == 3
+    assert near_in_memory == near_streamed and len(near_in_memory) >= len(texts[:80:9]) - 1
 
 
 def test_ngram_hashes_are_order_sensitive():
