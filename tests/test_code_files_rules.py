@@ -14,6 +14,7 @@ from datatrove.data import Document
 
 from datatrove_pipelines.code_filters import (
     _BASE64_BYTE,
+    BATCH_SEPARATOR,
     DATA_OR_MARKUP_LANGUAGES,
     DATA_SEPARATORS,
     HEX_RUN,
@@ -182,6 +183,22 @@ def test_encoded_data_and_alphanumeric_statistics_match_the_references():
     for text in ALL_TEXTS:
         assert encoded_data_stats(text) == reference_encoded_data_stats(text), text[:80]
         assert alphanumeric_fraction(text) == pytest.approx(reference_alphanumeric_fraction(text), abs=1e-12)
+
+
+@pytest.mark.parametrize("language", ["Python", "JSON", "C"])
+def test_batched_decisions_match_the_reference(language):
+    """check_batch (ASCII texts measured together, the rest alone) decides as the reference, in any batch size."""
+    config = RuleFilterConfig()
+    texts = ALL_TEXTS + [BATCH_SEPARATOR.join(ALL_TEXTS[:3]), "a\r", "\r\n", "x\r" + BATCH_SEPARATOR + "\n"]
+    expected = [reference_check(config, text, language) for text in texts]
+    for batch_size in (1, 7, 64, len(texts)):
+        step = CodeRuleFilter(config, batch_size=batch_size)
+        documents = [Document(text=text, id=str(i), metadata={"language": language}) for i, text in enumerate(texts)]
+        decided = []
+        for start in range(0, len(documents), batch_size):
+            decided += step.check_batch(documents[start : start + batch_size])
+        assert decided == expected, batch_size
+    assert sum(not text.isascii() for text in texts) > 10 and len(set(expected)) >= 4
 
 
 @pytest.mark.parametrize("language", ["Python", "JSON", "C"])
