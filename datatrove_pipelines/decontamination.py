@@ -3,8 +3,8 @@
 Normalization (the paper does not publish one; this is ours): lower-case the text, split it into tokens that are
 maximal runs of Unicode word characters (``\\w+``: letters, digits, underscore); everything else (punctuation,
 operators, whitespace) only separates tokens. A document is contaminated if any 10 consecutive tokens of it equal 10
-consecutive tokens of a benchmark text. Token and n-gram hashes are 64-bit (``dedup.normalized_tokens``: the same tokens and hashes as the
-near-dedup shingles, computed once per document for both).
+consecutive tokens of a benchmark text. Token and n-gram hashes are 64-bit (``dedup.normalized_token_hashes``: the same tokens and hashes as
+the near-dedup shingles, computed once per document for both).
 
 Benchmark n-grams that would fire on ordinary clean code are removed from the index, because they are boilerplate,
 not the problem:
@@ -38,7 +38,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.common import FunnelFilter
-from datatrove_pipelines.dedup import ngram_hashes, normalized_tokens, word_tokens
+from datatrove_pipelines.dedup import ngram_hashes, normalized_token_hashes, word_tokens
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (
@@ -91,7 +91,7 @@ def normalize_tokens(text: str) -> list[str]:
 
 def text_ngram_hashes(text: str, n: int) -> np.ndarray:
     """Hashes of all word n-grams of ``text`` (normalized); empty if it has fewer than ``n`` tokens."""
-    hashes = normalized_tokens(text).hashes
+    hashes = normalized_token_hashes(text)
     if len(hashes) < n:
         return np.zeros(0, dtype=np.uint64)
     return ngram_hashes(hashes, n)

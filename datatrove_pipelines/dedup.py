@@ -30,6 +30,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
 from datatrove.pipeline.writers.disk_base import DiskWriter
+from datatrove.utils.batching import batched
 from datatrove.utils.hashing import HashConfig
 
 from datatrove_pipelines.common import FunnelFilter
@@ -170,6 +171,41 @@ def normalized_tokens(text: str) -> WordTokens:
     return tokens
 
 
+# Token hashes of the texts of the last batch: DedupSignatures tokenises its documents in batches, and the
+# decontamination precheck, the next step, asks for the same str objects. Keyed by id(); the entries hold the texts,
+# so an id cannot be reused while its entry is there.
+_BATCH_HASHES: dict[int, tuple[str, np.ndarray]] = {}
+
+
+def normalized_token_hashes(text: str) -> np.ndarray:
+    """``normalized_tokens(text).hashes``; from the last ``hash_normalized_batch`` when ``text`` was in it."""
+    entry = _BATCH_HASHES.get(id(text))
+    if entry is not None and entry[0] is text:
+        return entry[1]
+    return normalized_tokens(text).hashes
+
+
+def hash_normalized_batch(texts: list[str]) -> list[np.ndarray]:
+    """``normalized_token_hashes`` of many texts, remembered for the next steps: the ASCII texts are joined by
+    newlines (no token crosses one) and tokenised and hashed with one set of numpy calls, the others one by one."""
+    global _BATCH_HASHES
+    result: list[np.ndarray | None] = [None] * len(texts)
+    ascii_positions = [position for position, text in enumerate(texts) if text.isascii()]
+    if ascii_positions:
+        parts = [texts[position] for position in ascii_positions]
+        raw = "\n".join(parts).encode("ascii").lower()
+        tokens = _tokens_of(raw, np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8))
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        first_tokens = np.searchsorted(tokens.starts, np.cumsum(lengths + 1)[:-1])  # of the 2nd, 3rd, ... text
+        for position, hashes in zip(ascii_positions, np.split(tokens.hashes, first_tokens), strict=True):
+            result[position] = hashes
+    for position, text in enumerate(texts):
+        if result[position] is None:
+            result[position] = normalized_tokens(text).hashes
+    _BATCH_HASHES = {id(text): (text, hashes) for text, hashes in zip(texts, result, strict=True)}
+    return result  # type: ignore[return-value]
+
+
 def _tokens_of(raw: bytes, mask: np.ndarray) -> WordTokens:
     """Tokens of ``raw`` given its word-byte mask: a token starts where the mask goes 0 -> 1 and ends at 1 -> 0."""
     if not len(mask):
@@ -291,7 +327,10 @@ class MinhashSignatureHasher:
 
     def signature(self, text: str) -> np.ndarray | None:
         """The (num_buckets * hashes_per_bucket,) uint32 signature, or None for a file without tokens."""
-        shingles = ngram_hashes(normalized_tokens(text).hashes, self.config.n_grams)
+        return self.signature_of_token_hashes(normalized_token_hashes(text))
+
+    def signature_of_token_hashes(self, token_hashes: np.ndarray) -> np.ndarray | None:
+        shingles = ngram_hashes(token_hashes, self.config.n_grams)
         if shingles.size == 0:
             return None
         return self.signature_of_shingles(shingles)
@@ -299,20 +338,56 @@ class MinhashSignatureHasher:
     def signature_of_shingles(self, shingles: np.ndarray) -> np.ndarray:
         mixed = mix64(shingles ^ self.salt)
         bins = ((mixed >> np.uint64(32)) * np.uint64(self.num_hashes)) >> np.uint64(32)
-        empty_value = np.uint64(2**32)
-        signature = np.full(self.num_hashes, empty_value, dtype=np.uint64)
+        signature = np.full(self.num_hashes, _EMPTY_BIN, dtype=np.uint64)
         np.minimum.at(signature, bins.astype(np.intp), mixed & np.uint64(0xFFFFFFFF))
-        missing = np.flatnonzero(signature == empty_value)
+        return self._finish(signature)
+
+    def signatures_of_token_hashes(self, token_hashes: list[np.ndarray]) -> list[np.ndarray | None]:
+        """``signature_of_token_hashes`` of many documents with one set of numpy calls: the token hashes are
+        concatenated, shingled once (windows that cross a document boundary are dropped), and binned into one
+        matrix; only documents with empty bins (small files) are finished one by one."""
+        n = self.config.n_grams
+        lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(token_hashes))
+        signatures: list[np.ndarray | None] = [None] * len(token_hashes)
+        if not lengths.sum():
+            return signatures
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        windows = ngram_hashes(np.concatenate(token_hashes), n) if lengths.max() >= n else np.zeros(0, np.uint64)
+        window_document = np.searchsorted(starts, np.arange(len(windows)), side="right") - 1
+        inside = np.arange(len(windows)) + n <= starts[window_document] + lengths[window_document]
+        shingles, owners = windows[inside], window_document[inside]
+        short = np.flatnonzero((lengths > 0) & (lengths < n))  # one window over all their tokens
+        if len(short):
+            shingles = np.concatenate([shingles, *(ngram_hashes(token_hashes[i], n) for i in short.tolist())])
+            owners = np.concatenate((owners, short))
+        mixed = mix64(shingles ^ self.salt)
+        bins = ((mixed >> np.uint64(32)) * np.uint64(self.num_hashes)) >> np.uint64(32)
+        matrix = np.full((len(token_hashes), self.num_hashes), _EMPTY_BIN, dtype=np.uint64)
+        np.minimum.at(
+            matrix.reshape(-1), owners * self.num_hashes + bins.astype(np.int64), mixed & np.uint64(0xFFFFFFFF)
+        )
+        has_empty_bins = (matrix == _EMPTY_BIN).any(axis=1)
+        complete = np.minimum(matrix, np.iinfo(np.uint32).max - 1).astype(np.uint32)
+        for document in np.flatnonzero(lengths > 0).tolist():
+            signatures[document] = self._finish(matrix[document]) if has_empty_bins[document] else complete[document]
+        return signatures
+
+    def _finish(self, signature: np.ndarray) -> np.ndarray:
+        """Fill the empty bins of a binned signature (densification) and make it datatrove's uint32 signature."""
+        missing = np.flatnonzero(signature == _EMPTY_BIN)
         if 2 * missing.size > self.num_hashes:  # few filled bins (a small file): the filled bin of least rank
-            filled = np.flatnonzero(signature != empty_value)
+            filled = np.flatnonzero(signature != _EMPTY_BIN)
             nearest = self.borrow_rank[missing[:, None], filled[None, :]].argmin(axis=1)
             signature[missing] = signature[filled[nearest]]
         elif missing.size:  # each empty bin takes the value of the first filled bin in its borrowing order
             candidates = self.borrow_order[missing]
-            first_filled = (signature[candidates] != empty_value).argmax(axis=1)
+            first_filled = (signature[candidates] != _EMPTY_BIN).argmax(axis=1)
             signature[missing] = signature[candidates[np.arange(len(missing)), first_filled]]
         # datatrove stops reading a bucket at the max value (its sentinel): keep signatures strictly below it
         return np.minimum(signature, np.iinfo(np.uint32).max - 1).astype(np.uint32)
+
+
+_EMPTY_BIN = np.uint64(2**32)  # above every 32-bit value: a bin no shingle fell into
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -346,10 +421,11 @@ class DedupSignatures(PipelineStep):
     type = "🫂 - DEDUP"
     name = "✍ signatures"
 
-    def __init__(self, work_dir: str, config: DedupConfig | None = None):
+    def __init__(self, work_dir: str, config: DedupConfig | None = None, batch_size: int = 64):
         super().__init__()
         self.work_dir = work_dir
         self.config = config or DedupConfig()
+        self.batch_size = batch_size  # documents tokenised together (hash_normalized_batch)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         config = self.config
@@ -357,21 +433,26 @@ class DedupSignatures(PipelineStep):
         exact_records: list[tuple[int, int, int]] = []
         minhash_indices: list[int] = []
         minhash_signatures: list[np.ndarray] = []
-        for index, doc in enumerate(data or []):
-            with self.track_time():
-                doc.metadata[DEDUP_REF_KEY] = [rank, index]
-                if config.exact:
-                    digest = bytes.fromhex(doc.metadata["sha256"])
-                    exact_records.append(
-                        (int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:16], "big"), index)
-                    )
-                if config.near:
-                    signature = hasher.signature(doc.text)
-                    if signature is not None:
-                        minhash_indices.append(index)
-                        minhash_signatures.append(signature)
-            self.stat_update("documents")
-            yield doc
+        index = 0
+        for batch in batched(data or [], self.batch_size):
+            with self.track_time("batch"):
+                token_hashes = hash_normalized_batch([doc.text for doc in batch]) if config.near else []
+                signatures = hasher.signatures_of_token_hashes(token_hashes) if config.near else []
+                for position, doc in enumerate(batch):
+                    doc.metadata[DEDUP_REF_KEY] = [rank, index + position]
+                    if config.exact:
+                        digest = bytes.fromhex(doc.metadata["sha256"])
+                        exact_records.append(
+                            (int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:16], "big"), index + position)
+                        )
+                    if config.near:
+                        signature = signatures[position]
+                        if signature is not None:
+                            minhash_indices.append(index + position)
+                            minhash_signatures.append(signature)
+            index += len(batch)
+            self.stat_update("documents", value=len(batch))
+            yield from batch
         with self.track_time():
             if config.exact:
                 self._write_exact(exact_records, rank)

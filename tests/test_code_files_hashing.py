@@ -31,8 +31,10 @@ from datatrove_pipelines.dedup import (
     MinhashSignatureHasher,
     _read_pairs,
     decide_removals,
+    hash_normalized_batch,
     mix64,
     ngram_hashes,
+    normalized_token_hashes,
     normalized_tokens,
     reference_ngram_hash,
     reference_token_hash,
@@ -88,6 +90,17 @@ def test_tokens_and_hashes_match_the_reference_on_the_stdlib():
         assert tokens.hashes[sample].tolist() == [reference_token_hash(token) for token in expected[sample]]
 
 
+def test_batched_token_hashes_equal_one_text_at_a_time():
+    """hash_normalized_batch (ASCII texts joined and tokenised together) gives each text its own tokens' hashes,
+    and the next step asking for one of those texts gets the batch's array."""
+    texts = TRICKY_TEXTS + stdlib_texts(40) + ["", "word", "a\nb", "trailing_"]
+    hashed = hash_normalized_batch(texts)
+    for text, hashes in zip(texts, hashed, strict=True):
+        assert hashes.tolist() == word_tokens(text.lower()).hashes.tolist()
+    assert normalized_token_hashes(texts[5]) is hashed[5]
+    assert normalized_token_hashes(texts[5] + " ").tolist() == word_tokens((texts[5] + " ").lower()).hashes.tolist()
+
+
 def test_token_hashes_have_no_collisions_on_the_stdlib_vocabulary():
     vocabulary = sorted({token for text in stdlib_texts(120) for token in WORD.findall(text)})
     hashes = word_tokens(" ".join(vocabulary)).hashes
@@ -110,6 +123,18 @@ def test_signatures_are_deterministic_and_dense():
     assert first.signature("  ,;  ") is None
     other_seed = MinhashSignatureHasher(DedupConfig(seed=2)).signature(text)
     assert (other_seed != first.signature(text)).mean() > 0.9
+
+
+def test_batched_signatures_equal_one_document_at_a_time():
+    hasher = MinhashSignatureHasher(DedupConfig())
+    rng = np.random.default_rng(5)
+    lengths = [0, 3, 0, 1, 4, 5, 6, 0, 40, 200, 2, 1000, 0]  # empty, shorter than a shingle, exactly one, many
+    token_hashes = [rng.integers(0, 2**63, size=length, dtype=np.uint64) for length in lengths]
+    batched_signatures = hasher.signatures_of_token_hashes(token_hashes)
+    for hashes, signature in zip(token_hashes, batched_signatures, strict=True):
+        alone = hasher.signature_of_token_hashes(hashes)
+        assert (signature is None) == (alone is None) and (alone is None or signature.tolist() == alone.tolist())
+    assert hasher.signatures_of_token_hashes([np.zeros(0, np.uint64)] * 3) == [None, None, None]
 
 
 def test_densification_borrows_from_the_first_filled_bin_in_each_order():
