@@ -36,6 +36,7 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
+from datatrove.utils.batching import batched
 
 from datatrove_pipelines.common import FunnelFilter
 from datatrove_pipelines.dedup import ngram_hashes, normalized_token_hashes, word_tokens
@@ -240,23 +241,35 @@ class BenchmarkNGramIndex:
 
     def first_match(self, text: str) -> NGramMatch | None:
         """The first benchmark n-gram found in ``text``, or None."""
-        if len(self.hashes) == 0:
-            return None
-        hashes = text_ngram_hashes(text, self.n)
-        if len(hashes) == 0:
-            return None
-        maybe = np.flatnonzero(self.prefilter[hashes >> np.uint64(64 - _PREFILTER_BITS)])
-        if len(maybe) == 0:
-            return None
-        positions = np.searchsorted(self.hashes, hashes[maybe])
+        return self.first_matches([text])[0]
+
+    def first_matches(self, texts: list[str]) -> list[NGramMatch | None]:
+        """``first_match`` of many texts with one lookup: their n-grams are hashed in one array (windows that cross
+        from one text into the next are dropped), the prefilter and the binary search run once."""
+        matches: list[NGramMatch | None] = [None] * len(texts)
+        if len(self.hashes) == 0 or not texts:
+            return matches
+        token_hashes = [normalized_token_hashes(text) for text in texts]
+        lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(texts))
+        if lengths.max() < self.n:
+            return matches
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        windows = ngram_hashes(np.concatenate(token_hashes), self.n)
+        maybe = np.flatnonzero(self.prefilter[windows >> np.uint64(64 - _PREFILTER_BITS)])
+        owner = np.searchsorted(starts, maybe, side="right") - 1
+        inside = maybe + self.n <= starts[owner] + lengths[owner]
+        maybe, owner = maybe[inside], owner[inside]
+        positions = np.searchsorted(self.hashes, windows[maybe])
         positions[positions == len(self.hashes)] = 0
-        hits = np.flatnonzero(self.hashes[positions] == hashes[maybe])
-        if len(hits) == 0:
-            return None
-        first = int(maybe[hits[0]])
-        benchmark, task_id = self.source(int(positions[hits[0]]))
-        tokens = normalize_tokens(text)
-        return NGramMatch(benchmark, task_id, " ".join(tokens[first : first + self.n]))
+        hits = np.flatnonzero(self.hashes[positions] == windows[maybe])
+        for hit in hits.tolist():  # in window order: the first hit of a text is its first match
+            text_index = int(owner[hit])
+            if matches[text_index] is None:
+                first = int(maybe[hit] - starts[text_index])
+                benchmark, task_id = self.source(int(positions[hit]))
+                tokens = normalize_tokens(texts[text_index])
+                matches[text_index] = NGramMatch(benchmark, task_id, " ".join(tokens[first : first + self.n]))
+        return matches
 
 
 def _benchmark_texts(config: DecontaminationConfig) -> list[tuple[str, str, list[str]]]:
@@ -352,24 +365,25 @@ class DecontaminationPrecheck(PipelineStep):
     type = "🧪 - DECONTAMINATION"
     name = "🔎 precheck"
 
-    def __init__(self, config: DecontaminationConfig | None = None, cache_dir: str | None = None):
+    def __init__(
+        self, config: DecontaminationConfig | None = None, cache_dir: str | None = None, batch_size: int = 64
+    ):
         super().__init__()
         self.config = config or DecontaminationConfig()
         self.cache_dir = cache_dir
+        self.batch_size = batch_size  # as DedupSignatures': its token hashes of the batch are reused
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         index = None
-        for doc in data or ():
-            with self.track_time():
+        for batch in batched(data or (), self.batch_size):
+            with self.track_time("batch"):
                 index = index or BenchmarkNGramIndex.cached(self.config, self.cache_dir)
                 try:
-                    doc.metadata[PRECHECK_KEY] = {
-                        "index": index.key,
-                        "match": _match_dict(index.first_match(doc.text)),
-                    }
+                    for doc, match in zip(batch, index.first_matches([doc.text for doc in batch]), strict=True):
+                        doc.metadata[PRECHECK_KEY] = {"index": index.key, "match": _match_dict(match)}
                 except Exception:  # the filter looks again and excludes the document with the error as reason
                     pass
-            yield doc
+            yield from batch
 
 
 class DecontaminationFilter(FunnelFilter):
