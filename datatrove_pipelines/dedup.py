@@ -189,21 +189,29 @@ def hash_normalized_batch(texts: list[str]) -> list[np.ndarray]:
     """``normalized_token_hashes`` of many texts, remembered for the next steps: the ASCII texts are joined by
     newlines (no token crosses one) and tokenised and hashed with one set of numpy calls, the others one by one."""
     global _BATCH_HASHES
-    result: list[np.ndarray | None] = [None] * len(texts)
+    result: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)] * len(texts)
     ascii_positions = [position for position, text in enumerate(texts) if text.isascii()]
+    others = [position for position, text in enumerate(texts) if not text.isascii()]
     if ascii_positions:
         parts = [texts[position] for position in ascii_positions]
         raw = "\n".join(parts).encode("ascii").lower()
         tokens = _tokens_of(raw, np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8))
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        first_tokens = np.searchsorted(tokens.starts, np.cumsum(lengths + 1)[:-1])  # of the 2nd, 3rd, ... text
-        for position, hashes in zip(ascii_positions, np.split(tokens.hashes, first_tokens), strict=True):
-            result[position] = hashes
-    for position, text in enumerate(texts):
-        if result[position] is None:
-            result[position] = normalized_tokens(text).hashes
+        _split_tokens(tokens, list(map(len, parts)), ascii_positions, result)
+    if others:  # lower-cased one by one (lower-casing may change lengths), tokenised together
+        lowered = [texts[position].lower() for position in others]
+        sizes = [len(text.encode("utf-8", errors="surrogatepass")) for text in lowered]
+        _split_tokens(word_tokens("\n".join(lowered)), sizes, others, result)
     _BATCH_HASHES = {id(text): (text, hashes) for text, hashes in zip(texts, result, strict=True)}
-    return result  # type: ignore[return-value]
+    return result
+
+
+def _split_tokens(tokens: WordTokens, sizes: list[int], positions: list[int], result: list[np.ndarray]) -> None:
+    """Give each of the newline-joined texts (``sizes`` in bytes) the hashes of the tokens that start in it."""
+    text_starts = np.cumsum(np.asarray(sizes, dtype=np.int64) + 1)[:-1]  # of the 2nd, 3rd, ... text
+    for position, hashes in zip(
+        positions, np.split(tokens.hashes, np.searchsorted(tokens.starts, text_starts)), strict=True
+    ):
+        result[position] = hashes
 
 
 def _tokens_of(raw: bytes, mask: np.ndarray) -> WordTokens:
