@@ -39,7 +39,7 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 
 from datatrove_pipelines.common import FunnelFilter
-from datatrove_pipelines.dedup import ngram_hashes, normalized_token_hashes, word_tokens
+from datatrove_pipelines.dedup import document_ngram_hashes, ngram_hashes, normalized_token_hashes, word_tokens
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (
@@ -249,23 +249,15 @@ class BenchmarkNGramIndex:
         matches: list[NGramMatch | None] = [None] * len(texts)
         if len(self.hashes) == 0 or not texts:
             return matches
-        token_hashes = [normalized_token_hashes(text) for text in texts]
-        lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(texts))
-        if lengths.max() < self.n:
-            return matches
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        windows = ngram_hashes(np.concatenate(token_hashes), self.n)
+        windows, owner, offset = document_ngram_hashes([normalized_token_hashes(text) for text in texts], self.n)
         maybe = np.flatnonzero(self.prefilter[windows >> np.uint64(64 - _PREFILTER_BITS)])
-        owner = np.searchsorted(starts, maybe, side="right") - 1
-        inside = maybe + self.n <= starts[owner] + lengths[owner]
-        maybe, owner = maybe[inside], owner[inside]
         positions = np.searchsorted(self.hashes, windows[maybe])
         positions[positions == len(self.hashes)] = 0
         hits = np.flatnonzero(self.hashes[positions] == windows[maybe])
         for hit in hits.tolist():  # in window order: the first hit of a text is its first match
-            text_index = int(owner[hit])
+            text_index = int(owner[maybe[hit]])
             if matches[text_index] is None:
-                first = int(maybe[hit] - starts[text_index])
+                first = int(offset[maybe[hit]])
                 benchmark, task_id = self.source(int(positions[hit]))
                 tokens = normalize_tokens(texts[text_index])
                 matches[text_index] = NGramMatch(benchmark, task_id, " ".join(tokens[first : first + self.n]))

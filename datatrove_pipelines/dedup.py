@@ -307,6 +307,21 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     return combined
 
 
+def document_ngram_hashes(token_hashes: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-gram hashes of many documents at once: (hash, document, position in the document) of every window of
+    ``n`` tokens that lies inside one document (documents shorter than ``n`` tokens have none)."""
+    lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(token_hashes))
+    if not len(lengths) or lengths.max() < n:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint64), empty, empty
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    windows = ngram_hashes(np.concatenate(token_hashes), n)
+    position = np.arange(len(windows))
+    document = np.searchsorted(starts, position, side="right") - 1
+    inside = position + n <= starts[document] + lengths[document]
+    return windows[inside], document[inside], (position - starts[document])[inside]
+
+
 def reference_ngram_hash(hashes: list[int]) -> int:
     """``ngram_hashes``' hash of one window, in plain Python (the specification the doubling must meet)."""
     value = 0
@@ -359,11 +374,7 @@ class MinhashSignatureHasher:
         signatures: list[np.ndarray | None] = [None] * len(token_hashes)
         if not lengths.sum():
             return signatures
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        windows = ngram_hashes(np.concatenate(token_hashes), n) if lengths.max() >= n else np.zeros(0, np.uint64)
-        window_document = np.searchsorted(starts, np.arange(len(windows)), side="right") - 1
-        inside = np.arange(len(windows)) + n <= starts[window_document] + lengths[window_document]
-        shingles, owners = windows[inside], window_document[inside]
+        shingles, owners, _ = document_ngram_hashes(token_hashes, n)
         short = np.flatnonzero((lengths > 0) & (lengths < n))  # one window over all their tokens
         if len(short):
             shingles = np.concatenate([shingles, *(ngram_hashes(token_hashes[i], n) for i in short.tolist())])
