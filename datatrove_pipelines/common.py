@@ -197,14 +197,14 @@ class RankFileJsonlWriter(JsonlWriter):
     datatrove fills the file-name template twice per document, from a dict of the document's id and metadata, since a
     template may use them; with only ``${rank}`` the name is the same for every document of a task and is kept."""
 
+    _stats_buffer: StatsBuffer | None = None  # set while ``run`` writes
+
     def __init__(self, output_folder: str, output_filename: str = "${rank}.jsonl.gz", **kwargs):
         super().__init__(output_folder, output_filename=output_filename, **kwargs)
         extra = set(self.output_filename.get_identifiers()) - {"rank"}
         if extra:
             raise ValueError(f"RankFileJsonlWriter names files by ${{rank}} only, not by {sorted(extra)}")
         self._filenames: dict[str, str] = {}
-
-    _stats_buffer: StatsBuffer | None = None
 
     def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs) -> str:
         if kwargs:
