@@ -116,6 +116,16 @@ def evalplus_inputs(problem: Problem) -> list[Any]:
     return base + plus
 
 
+# Every Python harness gives each test its own time limit inside one sandboxed process: signal.setitimer arms the
+# alarm, and this handler turns it into _Timeout, which the harness catches. Spliced in where __ALARM__ stands.
+HARNESS_ALARM = """class _Timeout(BaseException):
+    pass
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+signal.signal(signal.SIGALRM, _alarm)"""
+
 # The harness mirrors evalplus.eval.unsafe_execute/trusted_exec; numpy is optional inside the sandbox, so
 # np.allclose(rtol=1e-7) is re-implemented elementwise for the float/list-of-float outputs it is used on.
 EVALPLUS_HARNESS = r"""
@@ -123,13 +133,7 @@ import base64, copy, json, math, pickle, signal, sys, time, io, contextlib
 __ORACLES__
 DATA = pickle.loads(base64.b64decode(__PAYLOAD__))
 
-class _Timeout(BaseException):
-    pass
-
-def _alarm(signum, frame):
-    raise _Timeout()
-
-signal.signal(signal.SIGALRM, _alarm)
+__ALARM__
 
 def _is_floats(x):
     if isinstance(x, float):
@@ -217,7 +221,7 @@ for index, inp in enumerate(DATA["inputs"]):
     except BaseException as error:
         _report("failed", index, f"output mismatch: {type(error).__name__}: {str(error)[:200]}")
 _report("passed")
-"""
+""".replace("__ALARM__", HARNESS_ALARM)
 
 
 def evalplus_program(problem: Problem, solution: str) -> Program:
@@ -248,11 +252,7 @@ BATCH_HARNESS = r"""
 import contextlib, io, json, signal, sys
 _PROGRAMS = __PROGRAMS__
 _MARK = __MARK__
-class _Timeout(BaseException):
-    pass
-def _alarm(signum, frame):
-    raise _Timeout()
-signal.signal(signal.SIGALRM, _alarm)
+__ALARM__
 _out = sys.__stdout__
 for _index, (_source, _seconds) in enumerate(_PROGRAMS):
     _status, _error = "passed", ""
@@ -270,7 +270,7 @@ for _index, (_source, _seconds) in enumerate(_PROGRAMS):
         signal.setitimer(signal.ITIMER_REAL, 0)
     _out.write(_MARK + json.dumps({"index": _index, "status": _status, "error": _error[-300:]}) + "\n")
     _out.flush()
-"""
+""".replace("__ALARM__", HARNESS_ALARM)
 
 
 def _batch_harness(programs: Sequence[Program], mark: str) -> str:
