@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files  # noqa: E402
 from datatrove_pipelines.code_readers import list_source_files  # noqa: E402
-from datatrove_pipelines.common import ExecutorConfig  # noqa: E402
 from datatrove_pipelines.decontamination import BenchmarkNGramIndex, DecontaminationConfig  # noqa: E402
+from datatrove_pipelines.executors import ExecutorConfig  # noqa: E402
 from datatrove_pipelines.languages import grammar_for, resolve_language  # noqa: E402
 from recipes.demo import find_benchmarks_dir, stdlib_python_files  # noqa: E402
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shlex
 import sys
 from dataclasses import dataclass, field
 
@@ -29,28 +28,18 @@ from datatrove.pipeline.readers import JsonlReader
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
 from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
-from datatrove_pipelines.common import (
-    ExecutorConfig,
-    RankFileJsonlWriter,
-    add_executor_arguments,
-    build_executor,
-    document_dict,
-    exclusion_writer,
-    executor_config_from_args,
-    format_funnel,
-    kept_writer,
-    write_stats,
-)
 from datatrove_pipelines.decontamination import (
     DecontaminationConfig,
     DecontaminationFilter,
     DecontaminationPrecheck,
 )
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
+from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
+from datatrove_pipelines.hub import add_hub_arguments
+from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, command_line, run_stage
+from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
-from recipes.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
-
-STAGES = ("prepare", "buckets", "cluster", "dedup", "filter")  # every stage name; "dedup" = buckets + cluster
+from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
 
 @dataclass
@@ -79,9 +68,6 @@ class CodeFilesConfig:
     @property
     def work_dir(self) -> str:
         return os.path.join(self.output_dir, "work")
-
-    def logging_dir(self, stage: str) -> str:
-        return os.path.join(self.output_dir, "logs", stage)
 
 
 def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineStep]]:
@@ -135,90 +121,28 @@ def card_settings(config: CodeFilesConfig) -> dict:
     return settings
 
 
-def finish(config: CodeFilesConfig, command: str | None = None) -> dict:
-    """After the last stage: stats.json (with the funnel check), the dataset card, and the upload if asked."""
-    stats = write_stats(config.output_dir, [config.logging_dir(stage) for stage in STAGES])
-    card = dataset_card(
-        pretty_name="Curated code files",
-        description=CARD_DESCRIPTION,
-        stats=stats,
-        settings=card_settings(config),
-        command=command,
-    )
-    write_card(config.output_dir, card)
-    if config.push_to_hub:
-        print(f"pushed to {push_to_hub(config.output_dir, config.push_to_hub, private=config.hub_private)}")
-    return stats
-
-
-class WriteStatsStep(PipelineStep):
-    """Final single-task stage on Slurm, where the submitting process does not wait: ``finish`` (stats.json, card,
-    upload)."""
-
-    type = "📊 - STATS"
-    name = "funnel"
-
-    def __init__(self, config: CodeFilesConfig, command: str | None = None):
-        super().__init__()
-        self.config = config
-        self.command = command
-
-    def run(self, data=None, rank: int = 0, world_size: int = 1):
-        print(format_funnel(finish(self.config, self.command)))
-        yield from ()
-
-
-def stage_plan(config: CodeFilesConfig) -> list[tuple[str, list[PipelineStep], int | None]]:
-    """(stage, pipeline, tasks or None for ``--tasks``) in order. Stage 2 runs one task per bucket, or fewer (each
-    handling several buckets) when fewer tasks were asked for; with a single such task, stages 2 and 3 are one
-    stage ("dedup"), which saves a round of task start-up."""
+def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
+    """The datatrove runs in order. Stage 2 runs one task per bucket, or fewer (each handling several buckets) when
+    fewer tasks were asked for; with a single such task, stages 2 and 3 are one run ("dedup"), which saves a round of
+    task start-up."""
     pipelines = build_stage_pipelines(config)
     bucket_tasks = min(config.dedup.num_buckets, config.executor.tasks)
     if bucket_tasks == 1:
-        dedup = [("dedup", pipelines["buckets"] + pipelines["cluster"], 1)]
+        dedup = [StageRun("dedup", pipelines["buckets"] + pipelines["cluster"], 1)]
     else:
-        dedup = [("buckets", pipelines["buckets"], bucket_tasks), ("cluster", pipelines["cluster"], 1)]
-    return [("prepare", pipelines["prepare"], None), *dedup, ("filter", pipelines["filter"], None)]
+        dedup = [StageRun("buckets", pipelines["buckets"], bucket_tasks), StageRun("cluster", pipelines["cluster"], 1)]
+    return [StageRun("prepare", pipelines["prepare"]), *dedup, StageRun("filter", pipelines["filter"])]
 
 
-def build_executors(config: CodeFilesConfig, command: str | None = None) -> list:
-    """The chained executors of the stages (plus a stats stage on Slurm)."""
-    executors = []
-    previous = None
-    for stage, pipeline, tasks in stage_plan(config):
-        previous = build_executor(
-            pipeline,
-            config.executor,
-            config.logging_dir(stage),
-            job_name=f"code_files_{stage}",
-            depends=previous,
-            tasks=tasks,
-        )
-        executors.append(previous)
-    if config.executor.executor == "slurm":
-        executors.append(
-            build_executor(
-                [WriteStatsStep(config, command)],
-                config.executor,
-                config.logging_dir("stats"),
-                job_name="code_files_stats",
-                depends=previous,
-                tasks=1,
-            )
-        )
-    return executors
+def stage_output(config: CodeFilesConfig, command: str | None = None) -> StageOutput:
+    card = StageCard(pretty_name="Curated code files", description=CARD_DESCRIPTION, settings=card_settings(config))
+    return StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
 
 
 def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict | None:
     """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json and the card).
     ``command`` (the command line) goes into the dataset card."""
-    executors = build_executors(config, command)
-    if config.executor.executor == "slurm":
-        executors[-1].run()  # launching the last job submits its dependencies first
-        return None
-    for executor in executors:  # in order: each stage needs the files of the previous one
-        executor.run()
-    return finish(config, command)
+    return run_stage(stage_runs(config), config.executor, stage_output(config, command), "code_files")
 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
@@ -268,13 +192,9 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     config = parse_args(argv)
-    stats = run_code_files(config, command=shlex.join(["python", "-m", "datatrove_pipelines.code_files", *argv]))
-    if stats is None:
-        print(
-            f"submitted; {config.output_dir}/stats.json and README.md (the dataset card) are written by the last job"
-        )
-        return
-    print(format_funnel(stats))
+    stats = run_code_files(config, command=command_line("datatrove_pipelines.code_files", argv))
+    if stats is not None:
+        print(format_funnel(stats))
 
 
 if __name__ == "__main__":

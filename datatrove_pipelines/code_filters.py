@@ -16,7 +16,7 @@ from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.code_readers import READ_ISSUE_KEY
-from datatrove_pipelines.common import FunnelFilter
+from datatrove_pipelines.funnel import FunnelFilter
 from datatrove_pipelines.languages import LANGUAGES, resolve_language
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 
-from datatrove_pipelines.common import FunnelFilter
 from datatrove_pipelines.dedup import document_ngram_hashes, ngram_hashes, normalized_token_hashes, word_tokens
+from datatrove_pipelines.funnel import FunnelFilter
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (

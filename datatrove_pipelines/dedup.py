@@ -33,7 +33,7 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 from datatrove.utils.hashing import HashConfig
 
-from datatrove_pipelines.common import FunnelFilter
+from datatrove_pipelines.funnel import FunnelFilter
 
 DEDUP_REF_KEY = "dedup_ref"
 CODE_TOKEN = re.compile(r"\w+")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from datatrove_pipelines.common import FunnelFilter
+from datatrove_pipelines.funnel import FunnelFilter
 from datatrove_pipelines.languages import grammar_for
 
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TextIO
 
 from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files
-from datatrove_pipelines.common import ExecutorConfig, format_funnel
 from datatrove_pipelines.decontamination import DecontaminationConfig
+from datatrove_pipelines.executors import ExecutorConfig
+from datatrove_pipelines.stats import format_funnel
 from recipes import local_code
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from datatrove_pipelines.code_files import CodeFilesConfig, parse_args, run_code_files
-from datatrove_pipelines.common import ExecutorConfig
 from datatrove_pipelines.decontamination import DecontaminationConfig
+from datatrove_pipelines.executors import ExecutorConfig
 from eval.benchmarks import load_benchmark
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -372,7 +372,7 @@ class StandInHubApi:
 
 
 def test_push_to_hub_uploads_card_stats_and_kept_files_only(run):
-    from recipes.hub import push_to_hub
+    from datatrove_pipelines.hub import push_to_hub
 
     config, _, _, _ = run
     api = StandInHubApi()

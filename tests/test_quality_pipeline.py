@@ -22,7 +22,6 @@ from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 
 from datatrove_pipelines.code_readers import make_document
-from datatrove_pipelines.common import exclusion_writer, kept_writer, write_stats
 from datatrove_pipelines.quality.__main__ import main
 from datatrove_pipelines.quality.annotate import language_of, rating_distribution, read_documents
 from datatrove_pipelines.quality.distribution import is_below
@@ -30,6 +29,8 @@ from datatrove_pipelines.quality.rubric import EXPECTED_MODE_ANSWER_PREFIX, buil
 from datatrove_pipelines.quality.score_filter import quality_filter_steps
 from datatrove_pipelines.quality.scorer import PromptEncoder, load_scorer
 from datatrove_pipelines.quality.stand_in_oracle import stand_in_answer
+from datatrove_pipelines.stats import write_stats
+from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

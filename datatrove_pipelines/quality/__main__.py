@@ -19,28 +19,10 @@ import json
 import os
 import sys
 
-from datatrove_pipelines.common import (
-    add_executor_arguments,
-    build_executor,
-    executor_config_from_args,
-    format_funnel,
-    write_stats,
-)
-from recipes.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
-
-
-def resolve_documents_dir(path: str) -> str:
-    """``DOCS/kept`` when DOCS is a pipeline output folder, else DOCS itself."""
-    kept = os.path.join(path, "kept")
-    folder = kept if os.path.isdir(kept) else path
-    if "://" not in folder:
-        if not os.path.isdir(folder):
-            raise SystemExit(f"error: input folder {path} does not exist")
-        if not any(
-            name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")) for _, _, names in os.walk(folder) for name in names
-        ):
-            raise SystemExit(f"error: no .jsonl[.gz] documents under {folder}")
-    return folder
+from datatrove_pipelines.executors import add_executor_arguments, build_executor, executor_config_from_args
+from datatrove_pipelines.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
+from datatrove_pipelines.stage import resolve_documents_dir
+from datatrove_pipelines.stats import format_funnel, write_stats
 
 
 def _add_gpu_argument(parser: argparse.ArgumentParser) -> None:

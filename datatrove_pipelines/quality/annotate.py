@@ -38,7 +38,7 @@ from datatrove.pipeline.inference.types import InferenceError, InferenceResult
 from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 
-from datatrove_pipelines.common import REASON_KEY, FunnelMixin, check_funnel, collect_funnel, document_bytes
+from datatrove_pipelines.funnel import REASON_KEY, FunnelMixin, document_bytes
 from datatrove_pipelines.languages import resolve_language
 from datatrove_pipelines.quality.rubric import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -49,6 +49,7 @@ from datatrove_pipelines.quality.rubric import (
     parse_rating,
     rating_candidates,
 )
+from datatrove_pipelines.stats import check_funnel, collect_funnel
 
 BACKENDS = ("endpoint", "vllm", "transformers")
 RATING_MODES = ("generate", "expected")

@@ -34,9 +34,10 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.batching import batched
 from loguru import logger
 
-from datatrove_pipelines.common import FunnelFilter, FunnelMixin, exclusion_writer, kept_writer
+from datatrove_pipelines.funnel import FunnelFilter, FunnelMixin
 from datatrove_pipelines.quality.annotate import language_of
 from datatrove_pipelines.quality.distribution import ScoreHistogram, is_below, round_score
+from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 SCORE_KEY = "quality_score"
 QUALITY_STEP = "quality"

@@ -8,20 +8,15 @@ import json
 import pytest
 from datatrove.data import Document
 
-from datatrove_pipelines.common import (
+from datatrove_pipelines.executors import (
     ExecutorConfig,
-    FunnelFilter,
-    FunnelInvariantError,
     add_executor_arguments,
     build_executor,
-    check_funnel,
-    exclusion_writer,
     executor_config_from_args,
-    format_funnel,
-    kept_writer,
-    merge_values,
-    write_stats,
 )
+from datatrove_pipelines.funnel import FunnelFilter, merge_values
+from datatrove_pipelines.stats import FunnelInvariantError, check_funnel, format_funnel, write_stats
+from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 
 class DropOdd(FunnelFilter):

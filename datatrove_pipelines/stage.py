@@ -1,0 +1,177 @@
+"""Running a data stage the same way everywhere: its datatrove runs in order, then ``stats.json``, the card, the upload.
+
+A Seed-Coder data stage (code files, quality score, high-quality subset, repository context, FIM, tokenization,
+commits, web) is one or more datatrove runs chained with ``depends=``; each run is a list of ``PipelineStep``s with
+its own logging folder (``DIR/logs/<run>``). When the last run is done, :func:`finish_stage` merges the funnel
+counters of every run into ``DIR/stats.json`` (raising if documents in != kept + Σ excluded), writes the dataset card
+``DIR/README.md`` and uploads when asked. On Slurm the submitting process does not wait, so a last single-task run
+(:class:`FinishStageStep`) does it there.
+
+The CLI side is shared too: :func:`add_stage_arguments` (``--input``, ``--output``, executor and Hub flags),
+:func:`resolve_documents_dir` (DOCS is a documents folder or a run folder with ``kept/``), :func:`documents_reader`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers import JsonlReader
+
+from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, build_executor
+from datatrove_pipelines.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
+from datatrove_pipelines.stats import format_funnel, write_stats
+
+DOCUMENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+
+
+@dataclass
+class StageRun:
+    """One datatrove run of a stage: a name (its logging folder ``logs/<name>``), its steps, and its task count
+    (None: the executor's ``--tasks``; e.g. 1 for a run that needs a global view)."""
+
+    name: str
+    pipeline: list[PipelineStep]
+    tasks: int | None = None
+
+
+@dataclass
+class StageCard:
+    """What the dataset card says about a stage's output (the funnel comes from ``stats.json``)."""
+
+    pretty_name: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    data_files: str = "kept/*.jsonl.gz"
+    tags: Sequence[str] = ("code", "seed-coder", "datatrove")
+
+
+@dataclass
+class StageOutput:
+    """Where a stage writes and what it publishes."""
+
+    output_dir: str
+    card: StageCard
+    command: str | None = None  # the command line, shown in the card
+    push_to_hub: str | None = None  # dataset repo id
+    hub_private: bool = False
+
+    def logging_dir(self, run: str) -> str:
+        return os.path.join(self.output_dir, "logs", run)
+
+
+def finish_stage(output: StageOutput, runs: Sequence[str]) -> dict[str, Any]:
+    """After the last run: ``stats.json`` (with the funnel check), the dataset card, and the upload if asked."""
+    logging_dirs = [output.logging_dir(run) for run in runs]
+    stats = write_stats(output.output_dir, [d for d in logging_dirs if "://" in d or os.path.isdir(d)])
+    card = dataset_card(
+        pretty_name=output.card.pretty_name,
+        description=output.card.description,
+        stats=stats,
+        settings=output.card.settings,
+        command=output.command,
+        data_files=output.card.data_files,
+        tags=output.card.tags,
+    )
+    write_card(output.output_dir, card)
+    if output.push_to_hub:
+        print(f"pushed to {push_to_hub(output.output_dir, output.push_to_hub, private=output.hub_private)}")
+    return stats
+
+
+class FinishStageStep(PipelineStep):
+    """The last single-task run on Slurm, where the submitting process does not wait: :func:`finish_stage`."""
+
+    type = "📊 - STATS"
+    name = "funnel"
+
+    def __init__(self, output: StageOutput, runs: Sequence[str]):
+        super().__init__()
+        self.output = output
+        self.runs = list(runs)
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        print(format_funnel(finish_stage(self.output, self.runs)))
+        yield from ()
+
+
+def build_stage_executors(runs: Sequence[StageRun], executor: ExecutorConfig, output: StageOutput, job_name: str):
+    """The chained executors of ``runs`` (plus the finishing run on Slurm)."""
+    executors = []
+    previous = None
+    for run in runs:
+        previous = build_executor(
+            run.pipeline,
+            executor,
+            output.logging_dir(run.name),
+            job_name=f"{job_name}_{run.name}",
+            depends=previous,
+            tasks=run.tasks,
+        )
+        executors.append(previous)
+    if executor.executor == "slurm":
+        finish = FinishStageStep(output, [run.name for run in runs])
+        executors.append(
+            build_executor([finish], executor, output.logging_dir("stats"), f"{job_name}_stats", previous, tasks=1)
+        )
+    return executors
+
+
+def run_stage(
+    runs: Sequence[StageRun], executor: ExecutorConfig, output: StageOutput, job_name: str
+) -> dict[str, Any] | None:
+    """Run (or, on Slurm, submit) the runs in order, then finish; returns the stats (None on Slurm)."""
+    executors = build_stage_executors(runs, executor, output, job_name)
+    if executor.executor == "slurm":
+        executors[-1].run()  # launching the last job submits its dependencies first
+        print(
+            f"submitted; {output.output_dir}/stats.json and README.md (the dataset card) are written by the last job"
+        )
+        return None
+    for stage_executor in executors:  # in order: each run needs the files of the previous one
+        stage_executor.run()
+    return finish_stage(output, [run.name for run in runs])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The CLI side
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def resolve_documents_dir(path: str) -> str:
+    """``DOCS/kept`` when DOCS is a pipeline output folder, else DOCS itself; a clear error when there is nothing."""
+    kept = os.path.join(path, "kept")
+    folder = kept if os.path.isdir(kept) else path
+    if "://" not in folder:
+        if not os.path.isdir(folder):
+            raise SystemExit(f"error: input folder {path} does not exist")
+        if not any(name.endswith(DOCUMENT_SUFFIXES) for _, _, names in os.walk(folder) for name in names):
+            raise SystemExit(f"error: no .jsonl[.gz] documents under {folder}")
+    return folder
+
+
+def documents_reader(path: str, **kwargs) -> JsonlReader:
+    """A reader of the documents of DOCS (a documents folder, or a run folder whose ``kept/`` is read)."""
+    return JsonlReader(resolve_documents_dir(path), **kwargs)
+
+
+def add_stage_arguments(
+    parser: argparse.ArgumentParser, input_help: str = "documents (a folder, or a run folder with kept/)"
+):
+    """``--input``, ``--output``, the executor flags and the Hub flags every data stage takes."""
+    parser.add_argument("--input", required=True, help=input_help)
+    parser.add_argument(
+        "--output", required=True, help="output folder: kept/, excluded/<step>/, stats.json, README.md"
+    )
+    add_executor_arguments(parser)
+    add_hub_arguments(parser)
+
+
+def command_line(module: str, argv: Sequence[str]) -> str:
+    """The command that ran, for the dataset card."""
+    return shlex.join(["python", "-m", module, *argv])

@@ -1,0 +1,159 @@
+"""``stats.json``: the funnel counters of every task of every stage merged, checked (in = kept + Σ excluded), printed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from datatrove.io import get_datafolder
+
+from datatrove_pipelines.funnel import FUNNEL_PREFIX
+
+
+class FunnelInvariantError(RuntimeError):
+    """Documents were lost or invented between steps: in != kept + Σ excluded."""
+
+
+def _metric_total(value: Any) -> float:
+    """The summed value of one datatrove MetricStats entry as stored in a stats json (a number or a dict)."""
+    if isinstance(value, dict):
+        return value.get("total", 0)
+    return value or 0
+
+
+def _as_int(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _empty_step() -> dict[str, Any]:
+    return {
+        "docs_in": 0,
+        "bytes_in": 0,
+        "docs_kept": 0,
+        "bytes_kept": 0,
+        "docs_excluded": 0,
+        "bytes_excluded": 0,
+        "reasons": {},
+        "notes": {},
+    }
+
+
+def _read_task_stats(logging_dir: str) -> list[list[dict[str, Any]]]:
+    """Per-task stats of one datatrove run: ``<logging_dir>/stats/<rank>.json`` (each a list of per-step dicts)."""
+    folder = get_datafolder(logging_dir)
+    if not folder.isdir("stats"):
+        return []
+    tasks = []
+    for name in sorted(folder.list_files("stats", glob_pattern="*.json")):
+        with folder.open(name, "rt") as handle:
+            tasks.append(json.load(handle))
+    return tasks
+
+
+def collect_funnel(logging_dirs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per funnel step (in pipeline order), the summed counters of every task of every run in ``logging_dirs``."""
+    steps: dict[str, dict[str, Any]] = {}
+    for logging_dir in logging_dirs:
+        for task_stats in _read_task_stats(logging_dir):
+            for step_stats in task_stats:
+                for key, value in step_stats.get("stats", {}).items():
+                    if not key.startswith(FUNNEL_PREFIX):
+                        continue
+                    step_name, _, rest = key[len(FUNNEL_PREFIX) :].partition("/")
+                    entry = steps.setdefault(step_name, _empty_step())
+                    total = _metric_total(value)
+                    if rest.startswith("reason/") or rest.startswith("note/"):
+                        kind, name_and_unit = rest.split("/", 1)
+                        name, _, unit = name_and_unit.rpartition("/")
+                        bucket = entry["reasons" if kind == "reason" else "notes"].setdefault(
+                            name, {"docs": 0, "bytes": 0}
+                        )
+                        bucket[unit] = _as_int(bucket[unit] + total)
+                    elif rest in entry:
+                        entry[rest] = _as_int(entry[rest] + total)
+    return steps
+
+
+def check_funnel(steps: dict[str, dict[str, Any]]) -> None:
+    """Raise FunnelInvariantError unless every step and the whole funnel satisfy in = kept + Σ excluded."""
+    problems = []
+    for name, step in steps.items():
+        reasons_docs = sum(r["docs"] for r in step["reasons"].values())
+        if step["docs_in"] != step["docs_kept"] + step["docs_excluded"]:
+            problems.append(f"{name}: {step['docs_in']} in != {step['docs_kept']} kept + {step['docs_excluded']} excl")
+        if reasons_docs != step["docs_excluded"]:
+            problems.append(f"{name}: reasons add up to {reasons_docs}, excluded is {step['docs_excluded']}")
+    ordered = list(steps.items())
+    for (prev_name, prev), (name, step) in zip(ordered, ordered[1:], strict=False):
+        if prev["docs_kept"] != step["docs_in"]:
+            problems.append(f"{prev_name} kept {prev['docs_kept']} but {name} received {step['docs_in']}")
+    if ordered:
+        first, last = ordered[0][1], ordered[-1][1]
+        excluded = sum(step["docs_excluded"] for step in steps.values())
+        if first["docs_in"] != last["docs_kept"] + excluded:
+            problems.append(f"total: {first['docs_in']} in != {last['docs_kept']} kept + {excluded} excluded")
+    if problems:
+        raise FunnelInvariantError("funnel invariant violated: " + "; ".join(problems))
+
+
+def write_stats(output_dir: str, logging_dirs: list[str]) -> dict[str, Any]:
+    """Merge the funnel counters of ``logging_dirs`` (in stage order) into ``<output_dir>/stats.json``.
+
+    Raises FunnelInvariantError (after writing the file, so it can be inspected) if documents in != kept + Σ excluded.
+    """
+    steps = collect_funnel(logging_dirs)
+    ordered = list(steps.values())
+    stats: dict[str, Any] = {
+        "steps": steps,
+        "total": {
+            "docs_in": ordered[0]["docs_in"] if ordered else 0,
+            "bytes_in": ordered[0]["bytes_in"] if ordered else 0,
+            "docs_kept": ordered[-1]["docs_kept"] if ordered else 0,
+            "bytes_kept": ordered[-1]["bytes_kept"] if ordered else 0,
+            "docs_excluded": sum(s["docs_excluded"] for s in ordered),
+            "bytes_excluded": sum(s["bytes_excluded"] for s in ordered),
+        },
+    }
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    with open(os.path.join(output_dir, "stats.json"), "w") as handle:
+        json.dump(stats, handle, indent=2)
+    check_funnel(steps)
+    return stats
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def format_funnel(stats: dict[str, Any], top_reasons: int = 4) -> str:
+    """A table of the funnel: per step documents and bytes in / kept / excluded, and the main reasons."""
+    header = f"{'step':<16} {'docs in':>9} {'kept':>9} {'excluded':>9} {'bytes in':>10} {'bytes kept':>10}  reasons"
+    lines = [header, "-" * len(header)]
+    for name, step in stats["steps"].items():
+        reasons = sorted(step["reasons"].items(), key=lambda item: -item[1]["docs"])
+        shown = ", ".join(f"{reason}={counts['docs']}" for reason, counts in reasons[:top_reasons])
+        if len(reasons) > top_reasons:
+            shown += f", … ({len(reasons) - top_reasons} more)"
+        notes = ", ".join(f"{note}={counts['docs']}" for note, counts in step["notes"].items())
+        if notes:
+            shown = f"{shown}  [{notes}]" if shown else f"[{notes}]"
+        lines.append(
+            f"{name:<16} {step['docs_in']:>9} {step['docs_kept']:>9} {step['docs_excluded']:>9} "
+            f"{_human_bytes(step['bytes_in']):>10} {_human_bytes(step['bytes_kept']):>10}  {shown}"
+        )
+    total = stats["total"]
+    lines.append("-" * len(header))
+    kept_share = 100 * total["bytes_kept"] / total["bytes_in"] if total["bytes_in"] else 0.0
+    lines.append(
+        f"{'total':<16} {total['docs_in']:>9} {total['docs_kept']:>9} {total['docs_excluded']:>9} "
+        f"{_human_bytes(total['bytes_in']):>10} {_human_bytes(total['bytes_kept']):>10}  "
+        f"({kept_share:.1f}% of bytes kept)"
+    )
+    return "\n".join(lines)
