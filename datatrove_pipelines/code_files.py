@@ -1,6 +1,7 @@
 """The GitHub code-file curation pipeline (paper §1): guard, language, exact + near dedup, rules, syntax, decontamination.
 
     python -m datatrove_pipelines.code_files --input PATH [PATH ...] --output DIR [--benchmarks DIR] [--tasks N]
+    python -m datatrove_pipelines.code_files --config recipes/tiny/code_files.yaml [--output DIR ...]
 
 Four datatrove stages, chained with ``depends=`` (dedup needs a global view, everything else is per file):
 
@@ -36,7 +37,15 @@ from datatrove_pipelines.decontamination import (
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
 from datatrove_pipelines.hub import add_hub_arguments
-from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, command_line, run_stage
+from datatrove_pipelines.stage import (
+    StageCard,
+    StageOutput,
+    StageRun,
+    add_config_argument,
+    command_line,
+    parse_stage_args,
+    run_stage,
+)
 from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
@@ -147,6 +156,7 @@ def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_argument(parser)
     parser.add_argument(
         "--input",
         nargs="+",
@@ -167,7 +177,7 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser.add_argument("--hub-split", default=ReaderConfig.hub_split, help="split of Hub dataset inputs")
     add_executor_arguments(parser)
     add_hub_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
     return CodeFilesConfig(
         inputs=args.input,
         output_dir=args.output,

@@ -160,10 +160,47 @@ def documents_reader(path: str, **kwargs) -> JsonlReader:
     return JsonlReader(resolve_documents_dir(path), **kwargs)
 
 
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE.yaml``: the stage's flags as YAML keys (``max-size-bytes`` or ``max_size_bytes``); see
+    :func:`parse_stage_args`."""
+    parser.add_argument("--config", metavar="YAML", default=None, help="flags as YAML keys; command-line flags win")
+
+
+def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` as alignment-handbook recipes are read: ``--config FILE.yaml`` supplies the values (keys are the
+    flags' names), flags given on the command line override them. An unknown key is an error naming it."""
+    import yaml
+
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--config", default=None)
+    known, _ = probe.parse_known_args(argv)
+    if known.config:
+        try:
+            with open(known.config) as handle:
+                values = yaml.safe_load(handle) or {}
+        except OSError as error:
+            parser.error(f"cannot read --config {known.config}: {error.strerror}")
+        if not isinstance(values, dict):
+            parser.error(f"--config {known.config}: expected a mapping of flag names to values")
+        actions = {action.dest: action for action in parser._actions}
+        values = {str(key).replace("-", "_"): value for key, value in values.items()}
+        unknown = sorted(key for key in values if key not in actions or key in ("help", "config"))
+        if unknown:
+            parser.error(f"--config {known.config}: unknown keys {', '.join(unknown)}")
+        for key, value in values.items():
+            action = actions[key]
+            if action.nargs in ("+", "*") and not isinstance(value, list):
+                value = [value]
+            action.required = False  # given by the file
+            action.default = value
+    return parser.parse_args(argv)
+
+
 def add_stage_arguments(
     parser: argparse.ArgumentParser, input_help: str = "documents (a folder, or a run folder with kept/)"
 ):
     """``--input``, ``--output``, the executor flags and the Hub flags every data stage takes."""
+    add_config_argument(parser)
     parser.add_argument("--input", required=True, help=input_help)
     parser.add_argument(
         "--output", required=True, help="output folder: kept/, excluded/<step>/, stats.json, README.md"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 from datatrove.data import Document
@@ -114,3 +115,28 @@ def test_executor_flags_and_errors():
         ExecutorConfig(executor="spark")
     with pytest.raises(ValueError, match="workers"):
         ExecutorConfig(workers=0)
+
+
+def test_stage_config_yaml_gives_values_and_the_command_line_wins(tmp_path: Path) -> None:
+    from datatrove_pipelines.code_files import parse_args
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "tiny" / "code_files.yaml"
+    config = parse_args(["--config", str(recipe)])
+    assert config.inputs == ["eval"] and config.output_dir == "outputs/tiny/code_files"
+    assert config.guard.max_size_bytes == 1_000_000 and config.decontamination.benchmarks_dir == "../shared/benchmarks"
+    overridden = parse_args(["--config", str(recipe), "--output", str(tmp_path), "--max-size-bytes", "5000"])
+    assert overridden.output_dir == str(tmp_path) and overridden.guard.max_size_bytes == 5000
+    assert overridden.inputs == ["eval"]
+
+
+def test_stage_config_yaml_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from datatrove_pipelines.code_files import parse_args
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [x]\noutput: y\nmax-size: 3\n")
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(bad)])
+    assert "unknown keys max_size" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(tmp_path / "missing.yaml")])
+    assert "cannot read --config" in capsys.readouterr().err
