@@ -500,9 +500,27 @@ def _kill_all(st: State, pid: int) -> None:
         _kill_uid(st.sandbox_uid)  # as root: also what escaped the process group
 
 
+class _MarkerScan:
+    """Watches both output streams for the end marker, including the bytes beyond the kept prefix."""
+
+    def __init__(self, marker: str | None) -> None:
+        self.needle = marker.encode() if marker else b""
+        self.seen = False
+        self.tails: dict[int, bytes] = {}
+
+    def feed(self, fd: int, chunk: bytes) -> None:
+        if not self.needle or self.seen:
+            return
+        window = self.tails.get(fd, b"") + chunk
+        if self.needle in window:
+            self.seen = True
+        self.tails[fd] = window[-(len(self.needle) - 1) :] if len(self.needle) > 1 else b""
+
+
 def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict) -> dict:
     max_keep = int(req.get("max_output_bytes", 65536))
     kill_at = int(req.get("kill_output_bytes", 16 << 20))
+    marker = _MarkerScan(req.get("end_marker"))
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if stdin_data is not None:
@@ -575,6 +593,7 @@ def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict
                 open_fds.remove(fd)
                 continue
             totals[fd] += len(chunk)
+            marker.feed(fd, chunk)
             room = max_keep - len(bufs[fd])
             if room > 0:
                 bufs[fd] += chunk[:room]
@@ -626,6 +645,7 @@ def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict
         "stdout_bytes": totals[out_r],
         "stderr_bytes": totals[err_r],
         "error": exec_error or None,
+        "marker_seen": marker.seen,
     }
 
 
