@@ -11,7 +11,6 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -90,36 +89,29 @@ class ReferenceModel(_NoModel):
 
 
 class SamplesModel(_NoModel):
-    """Answers from a JSONL file of ``{"task_id", "completion"}`` lines (EvalPlus's samples mode).
+    """Answers from a samples file (:mod:`eval.samples`: ``completion`` or EvalPlus-style ``solution`` lines).
 
-    A task id may appear several times (n samples). Documents without any sample get one empty completion, which
-    fails; the count of those is logged so a mismatched file is noticed.
+    The file is parsed and checked when the model is made; a document without any sample is an error (never an
+    empty completion that silently scores 0). Documents answered from ``solution`` lines are marked
+    ``specific["given"] = "solution"`` so that the scorer assembles them as complete programs.
     """
 
     def __init__(self, path: str | Path):
+        from eval.samples import read_samples
+
         super().__init__(f"samples:{Path(path).name}")
-        self.samples: dict[str, list[str]] = defaultdict(list)
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    self.samples[str(record["task_id"])].append(record["completion"])
-                except (ValueError, KeyError) as error:
-                    raise ValueError(f"{path}:{number}: expected a JSON object with task_id and completion") from error
-        self.missing: list[str] = []
+        self.samples = read_samples(path)
 
     def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        from eval.samples import check_ids
+
+        wanted = {str(doc.specific["task_id"]) for doc in docs}
+        check_ids(self.samples, known=self.samples.ids() | wanted, selected=wanted)
         responses = []
         for doc in docs:
-            task_id = str(doc.specific["task_id"])
-            found = self.samples.get(task_id)
-            if not found:
-                self.missing.append(task_id)
-            responses.append(ModelResponse(text=list(found) if found else [""]))
-        if self.missing:
-            logger.warning("%d documents had no sample in the file and count as failed", len(self.missing))
+            if self.samples.kind == "solution":
+                doc.specific["given"] = "solution"
+            responses.append(ModelResponse(text=list(self.samples.texts[str(doc.specific["task_id"])])))
         return responses
 
 

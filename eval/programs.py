@@ -9,8 +9,8 @@ This module only *builds* programs; :mod:`eval.execution` runs them in the sandb
 * HumanEval+/MBPP+ follow EvalPlus's differential testing: every ``base_input`` and ``plus_input`` is run through the
   sample and compared with the canonical solution's output (exactly, or within ``atol`` for floats, with EvalPlus's
   special oracles). The canonical outputs and per-input time limits are computed ONCE per problem, in the sandbox
-  (:func:`ensure_ground_truth`), and cached, as EvalPlus does; they travel back as ``repr`` text and into each
-  sample's execution inside a pickle (host -> sandbox only: nothing is ever unpickled on the host).
+  (:func:`ensure_ground_truth`), and cached, as EvalPlus does; they travel back as base64 text that the host never
+  decodes and go into each sample's execution inside its payload (nothing is ever unpickled on the host).
 * CRUXEval problems are tiny and ``batchable`` (see :func:`eval.execution.execute`).
 * MultiPL-E programs are the completed prompt followed by the benchmark's tests, in the task's language.
 """
@@ -38,6 +38,8 @@ EVALPLUS_GT_TIME_LIMIT_FACTOR = 4.0
 # The one-off ground-truth run of a problem's canonical solution may take long (Mbpp/599 sums 10^8 numbers).
 GROUND_TRUTH_TIMEOUT_S = 600.0
 GROUND_TRUTH_OUTPUT_BYTES = 256 << 20
+# Larger canonical outputs are recomputed in each sample's run rather than shipped into it (HumanEval/130's are ~1 MB).
+MAX_KEPT_OUTPUT_BYTES = 64 << 10
 
 
 def humaneval_program(problem: Problem, solution: str) -> Program:
@@ -96,23 +98,14 @@ def _payload(data: dict[str, Any]) -> str:
     return repr(base64.b64encode(pickle.dumps(data, protocol=4)).decode("ascii"))
 
 
-# Runs the canonical solution on every input once and prints, per input, the output's repr (None when the repr does
-# not evaluate back to an equal value: that input's expected output is then recomputed inside each sample's run)
-# and the time it took. JSON out, as every result that crosses from the sandbox to the host.
+# Runs the canonical solution on every input once and prints, per input, the output pickled and base64-encoded (None
+# when it cannot be pickled or is over MAX_KEPT_BYTES: that input's expected output is then recomputed inside each
+# sample's run) and the time it took. The host keeps these strings as opaque text and hands them back into the
+# sandbox: only the sandbox ever unpickles them.
 GROUND_TRUTH_HARNESS = r"""
-import base64, copy, io, json, math, pickle, sys, time
+import base64, copy, io, json, pickle, sys, time
 DATA = pickle.loads(base64.b64decode(__PAYLOAD__))
 __DISCARD__
-_LITERALS = {"inf": math.inf, "nan": math.nan, "__builtins__": {"set": set, "frozenset": frozenset, "complex": complex}}
-
-def _same(a, b):
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and a != a:
-        return b != b
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 namespace = {}
 exec(DATA["canonical"], namespace)
@@ -127,9 +120,9 @@ for inp in DATA["inputs"]:
     finally:
         sys.stdout = _stdout
     times.append(time.time() - start)
-    text = repr(out)
     try:
-        kept = text if _same(eval(text, dict(_LITERALS)), out) else None
+        blob = pickle.dumps(out, protocol=4)
+        kept = base64.b64encode(blob).decode("ascii") if len(blob) <= DATA["max_kept_bytes"] else None
     except Exception:
         kept = None
     outputs.append(kept)
@@ -144,8 +137,6 @@ __ORACLES__
 DATA = pickle.loads(base64.b64decode(__PAYLOAD__))
 __DISCARD__
 __ALARM__
-_LITERALS = {"inf": math.inf, "nan": math.nan, "__builtins__": {"set": set, "frozenset": frozenset, "complex": complex}}
-
 def _is_floats(x):
     if isinstance(x, float):
         return True
@@ -206,7 +197,7 @@ except BaseException as error:
 for index, inp in enumerate(DATA["inputs"]):
     known = DATA["expected"][index] if DATA["expected"] else None
     if known is not None:
-        exp, limit = eval(known, dict(_LITERALS)), DATA["time_limits"][index]
+        exp, limit = pickle.loads(base64.b64decode(known)), DATA["time_limits"][index]
     else:
         start = time.time()
         exp = reference(*copy.deepcopy(inp))
@@ -253,7 +244,7 @@ _report("passed")
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """A problem's canonical outputs (repr text, None where it does not round-trip) and per-input time limits."""
+    """A problem's canonical outputs (base64 pickles, opaque to the host; None: recompute) and per-input limits."""
 
     expected: tuple[str | None, ...]
     time_limits: tuple[float, ...]
@@ -267,7 +258,11 @@ def _ground_truth_key(problem: Problem) -> tuple[str, str]:
 
 
 def _ground_truth_program(problem: Problem) -> Program:
-    data = {"canonical": problem.prompt + problem.canonical_solution, "entry_point": problem.entry_point}
+    data = {
+        "canonical": problem.prompt + problem.canonical_solution,
+        "entry_point": problem.entry_point,
+        "max_kept_bytes": MAX_KEPT_OUTPUT_BYTES,
+    }
     code = GROUND_TRUTH_HARNESS.replace("__PAYLOAD__", _payload({**data, "inputs": evalplus_inputs(problem)}))
     return Program("python", code, timeout_s=GROUND_TRUTH_TIMEOUT_S, memory_mb=EVALPLUS_MEMORY_MB)
 

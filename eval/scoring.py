@@ -57,12 +57,15 @@ def problem_for(specific: dict[str, Any]) -> Problem:
 
 
 def solution_code(problem: Problem, completion: str, mode: str) -> str:
-    """The program text a completion stands for: prompt + continuation (base) or the answer's code (instruct)."""
+    """The program text a completion stands for: prompt + continuation (base) or the answer's code (instruct).
+
+    ``mode="solution"`` (EvalPlus-style given solutions) is assembled as an instruct answer without a code fence.
+    """
     if mode == "base":
         if problem.benchmark.startswith("mbpp"):
             return base_prompt(problem) + completion
         return problem.prompt + completion
-    code = extract_code_block(completion, problem.language)
+    code = completion if mode == "solution" else extract_code_block(completion, problem.language)
     if problem.language == "python":
         if problem.entry_point and defines(code, problem.entry_point, "python"):
             return python_imports(problem.prompt) + code
@@ -86,7 +89,8 @@ def _cruxeval(specific: dict[str, Any], completion: str) -> Program:
 def _solution_builder(build: Callable[[Problem, str], Program]) -> ProgramBuilder:
     def builder(specific: dict[str, Any], completion: str) -> Program:
         problem = problem_for(specific)
-        return build(problem, solution_code(problem, completion, specific["mode"]))
+        mode = "solution" if specific.get("given") == "solution" else specific["mode"]
+        return build(problem, solution_code(problem, completion, mode))
 
     return builder
 
