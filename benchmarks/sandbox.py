@@ -22,11 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from eval.benchmarks import local_benchmarks_dir  # noqa: E402
 from eval.sandbox import ExecutionRequest, SandboxLimits, isolation_level, run_batch  # noqa: E402
 
 
 def load_humaneval() -> list[dict]:
-    base = os.environ.get("SEED_CODER_BENCHMARKS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+    base = local_benchmarks_dir()
+    if base is None:
+        raise SystemExit("offline benchmark copies not found (../shared/benchmarks; set SEED_CODER_BENCHMARKS_DIR)")
     path = Path(base) / "humaneval" / "HumanEval.jsonl.gz"
     if not path.exists():
         raise SystemExit(f"HumanEval data not found at {path} (set SEED_CODER_BENCHMARKS_DIR)")

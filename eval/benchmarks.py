@@ -6,7 +6,9 @@ project's offline copies (``humaneval/HumanEval.jsonl.gz``, ``evalplus/…``, ``
 through :func:`load_benchmark` so that a benchmark is parsed one way only.
 
 The local directory is chosen by, in order: the ``data_dir`` argument, the ``SEED_CODER_BENCHMARKS_DIR`` environment
-variable. With neither, the Hub is used (which needs network access).
+variable. With neither, the Hub is used (which needs network access). :func:`local_benchmarks_dir` is the one place
+that also knows the development layout (``../shared/benchmarks`` beside the checkout): tests, the demo and the speed
+scripts find the offline copies through it.
 """
 
 from __future__ import annotations
@@ -160,6 +162,16 @@ BENCHMARK_SOURCES: dict[str, BenchmarkSource] = {
 
 # The local file of mbpp_sanitized holds only the hand-verified subset; on the Hub the sanitized config's test split
 # is a part of it. Both are accepted as "the sanitized problems".
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def local_benchmarks_dir() -> str | None:
+    """The offline benchmark copies: ``$SEED_CODER_BENCHMARKS_DIR``, else ``../shared/benchmarks`` beside the
+    checkout; None when neither is a directory (then loading falls back to the Hub)."""
+    candidate = os.environ.get(BENCHMARKS_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "benchmarks")
+    return candidate if Path(candidate).is_dir() else None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:

@@ -254,16 +254,14 @@ def check_model_path(model: str) -> None:
 
 def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     """Everything that can be checked before importing lighteval: tasks, model path, samples file and ids."""
-    from eval.benchmarks import BENCHMARKS_DIR_ENV, resolve_data_dir
+    from eval.benchmarks import resolve_data_dir
 
     task_names = selected_tasks(args)
-    if args.data_dir is None and os.environ.get(BENCHMARKS_DIR_ENV):
-        args.data_dir = os.environ[BENCHMARKS_DIR_ENV]
-    if args.data_dir is not None:
-        try:
-            resolve_data_dir(args.data_dir)
-        except FileNotFoundError as error:
-            raise UsageError(str(error)) from None
+    try:  # --data-dir, else $SEED_CODER_BENCHMARKS_DIR, else None (the Hub)
+        data_dir = resolve_data_dir(args.data_dir)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    args.data_dir = str(data_dir) if data_dir is not None else None
     if args.n_samples < 1:
         raise UsageError(f"--n-samples must be at least 1, got {args.n_samples}")
     if args.limit is not None and args.limit < 1:

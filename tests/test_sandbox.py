@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from eval.benchmarks import local_benchmarks_dir
 from eval.sandbox import (
     ExecutionRequest,
     SandboxLimits,
@@ -31,9 +32,7 @@ from eval.sandbox import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(
-    os.environ.get("SEED_CODER_BENCHMARKS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
-)
+BENCH = Path(local_benchmarks_dir() or "/nonexistent")
 FAST = SandboxLimits(timeout_s=2.0, compile_timeout_s=30.0, memory_mb=256)
 LANGS = set(available_languages())
 NAMESPACES = isolation_level() == "namespaces"
