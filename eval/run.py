@@ -41,39 +41,15 @@ DEFAULT_SUITE = tuple(name for name in ALL_TASKS if name != LIVECODEBENCH_TASK)
 def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limit: int | None, output_dir: Path):
     """A lighteval Pipeline whose registry holds only our tasks and whose rows come from eval.benchmarks."""
     from lighteval.logging.evaluation_tracker import EvaluationTracker
-    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
-    from lighteval.tasks.registry import Registry
+    from lighteval.pipeline import ParallelismManager, PipelineParameters
 
+    from eval.lighteval_adapter import suite_pipeline_class, turn_off_cache_after_init
     from eval.tasks import build_task_configs, task_rows
 
     configs = {config.name: config for config in build_task_configs(task_names, options)}
-
-    class SuitePipeline(Pipeline):
-        def _init_tasks_and_requests(self, tasks: str) -> None:
-            registry = Registry.__new__(Registry)  # bypass __init__: it imports every built-in task
-            registry.tasks_list = registry._get_full_task_list_from_input_string(tasks)
-            registry._load_multilingual = False
-            registry._custom_tasks = None
-            registry._task_registry = configs
-            registry.task_to_configs = registry._update_task_configs()
-            self.registry = registry
-            self.tasks_dict = registry.load_tasks()
-            for task in self.tasks_dict.values():
-                if task.name == LIVECODEBENCH_TASK:
-                    task.dataset = task.download_dataset_worker(task)
-                else:
-                    task.dataset = {"test": task_rows(task.name, options)}
-                task.num_samples = list(task.config.num_samples or [1])
-            self.documents_dict = {
-                task.full_name: task.get_docs(self.pipeline_parameters.max_samples)
-                for task in self.tasks_dict.values()
-            }
-            self.sampling_docs = {}
-            for docs in self.documents_dict.values():
-                for doc in docs:
-                    for sampling in doc.sampling_methods:
-                        self.sampling_docs.setdefault(sampling, []).append(doc)
-            self.evaluation_tracker.task_config_logger.log(self.tasks_dict)
+    SuitePipeline = suite_pipeline_class(  # noqa: N806 (a class)
+        configs, lambda name: task_rows(name, options), hub_tasks=(LIVECODEBENCH_TASK,)
+    )
 
     tracker = EvaluationTracker(output_dir=str(output_dir), save_details=False)
     parameters = PipelineParameters(
@@ -82,8 +58,7 @@ def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limi
     pipeline = SuitePipeline(
         tasks=",".join(task_names), pipeline_parameters=parameters, evaluation_tracker=tracker, model=model
     )
-    # The Pipeline hands the registry to model._cache (a NoCache); None then turns lighteval's disk cache off.
-    pipeline.model._cache = None
+    turn_off_cache_after_init(pipeline)
     return pipeline
 
 
