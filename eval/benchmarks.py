@@ -188,6 +188,12 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
 
 
 def _read_local(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a local JSON/JSONL(.gz) file, as plain Python objects.
+
+    Not ``datasets.load_dataset("json", ...)``: its Arrow reader rejects the EvalPlus files (integers beyond 64 bits
+    and inputs whose shape differs from problem to problem: "Value is too big!"), and would cast the others' values
+    to one schema per column. tests/test_benchmarks_loading.py checks that this is still so.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         if path.name.endswith(".json") or path.name.endswith(".json.gz"):
