@@ -108,7 +108,7 @@ def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -
         count_tokens=count_tokens,
         max_new_tokens=args.max_new_tokens,
         workers=args.workers,
-        task_ids=frozenset(args.task_ids.split(",")) if args.task_ids else None,
+        task_ids=frozenset(t.strip() for t in args.task_ids.split(",") if t.strip()) if args.task_ids else None,
     )
 
 
@@ -241,19 +241,17 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError(f"--n-samples must be at least 1, got {args.n_samples}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    code_tasks = [name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")]
+    # Problem ids are known without a model when every task is a code task (FIM/needle/LiveCodeBench ids are not).
+    known = _problem_ids(code_tasks, args.data_dir) if len(code_tasks) == len(task_names) else None
+    wanted = {t.strip() for t in args.task_ids.split(",") if t.strip()} if args.task_ids else None
+    if wanted is not None and known is not None and wanted - known:
+        raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(sorted(wanted - known)[:5])}")
     if args.samples:
         from eval.samples import check_ids, read_samples
 
         samples = read_samples(args.samples)
-        code_tasks = [
-            name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")
-        ]
-        if len(code_tasks) == len(task_names):  # every task's problem ids are known without a model
-            known = _problem_ids(code_tasks, args.data_dir)
-            wanted = set(args.task_ids.split(",")) if args.task_ids else None
-            if wanted is not None and wanted - known:
-                raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(sorted(wanted - known)[:5])}")
-            # with --limit lighteval picks the problems; the samples model checks them when they are known
+        if known is not None:  # with --limit lighteval picks the problems; the samples model checks those
             check_ids(samples, known, (wanted or known) if args.limit is None else None)
     elif args.backend != "vllm" or not args.base_url:
         check_model_path(args.model)
