@@ -128,7 +128,10 @@ def judge(samples: Sequence[tuple[dict[str, Any], str]], workers: int | None = N
     evalplus = {}
     for specific, _ in samples:
         if specific["kind"] == "evalplus":
-            problem = problem_for(specific)
+            try:
+                problem = problem_for(specific)
+            except (KeyError, ValueError, OSError):
+                continue  # reported per sample below
             evalplus[(problem.benchmark, problem.task_id)] = problem
     ensure_ground_truth(evalplus.values(), workers=workers)
     to_run: list[int] = []
