@@ -243,8 +243,9 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     code_tasks = [name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")]
     # Problem ids are known without a model when every task is a code task (FIM/needle/LiveCodeBench ids are not).
-    known = _problem_ids(code_tasks, args.data_dir) if len(code_tasks) == len(task_names) else None
     wanted = {t.strip() for t in args.task_ids.split(",") if t.strip()} if args.task_ids else None
+    needed = wanted is not None or args.samples
+    known = _problem_ids(code_tasks, args.data_dir) if needed and len(code_tasks) == len(task_names) else None
     if wanted is not None and known is not None and wanted - known:
         raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(sorted(wanted - known)[:5])}")
     if args.samples:
