@@ -69,8 +69,13 @@ STRLEN_EDGES = (
 
 # Disagreements that are expected, with their cause; a new disagreement fails the test.
 KNOWN_DISAGREEMENTS: dict[str, str] = {}
+_FIND_ZERO_FLAW = (
+    "EvalPlus 0.3.1 flaw: its find_zero special oracle ends with `continue`, which skips the per-input bookkeeping "
+    "(details/progress), so every HumanEval/32 sample fails, its own reference included; ours checks |poly(x)| <= atol"
+)
 KNOWN_EVALPLUS_DISAGREEMENTS: dict[str, str] = {
-    # EvalPlus 0.3.1 fails its own reference here; our harness passes it (see docs/eval.md).
+    "HumanEval/32:canonical": _FIND_ZERO_FLAW,
+    "HumanEval/32:mutant": _FIND_ZERO_FLAW + " (the mutant `> 0` -> `>= 0` still finds a root)",
 }
 PEER_TIMEOUT_S = 3.0
 
