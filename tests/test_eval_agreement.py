@@ -75,7 +75,7 @@ _FIND_ZERO_FLAW = (
 )
 KNOWN_EVALPLUS_DISAGREEMENTS: dict[str, str] = {
     "HumanEval/32:canonical": _FIND_ZERO_FLAW,
-    "HumanEval/32:mutant": _FIND_ZERO_FLAW + " (the mutant `> 0` -> `>= 0` still finds a root)",
+    "HumanEval/32:mutant": _FIND_ZERO_FLAW + " (the mutant `abs(fx) < tol` -> `<= tol` still finds a root)",
 }
 PEER_TIMEOUT_S = 3.0
 
