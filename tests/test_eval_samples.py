@@ -156,3 +156,11 @@ def test_help_and_argument_checks_import_nothing_heavy():
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
     assert proc.stdout.strip() == "[]"
+
+
+def test_limit_picks_problems_and_missing_samples_are_an_error(tmp_path, capsys, benchmarks_dir):
+    """--limit N: lighteval's seeded subset, not the first N; samples for other problems do not fill it silently."""
+    first = _write(tmp_path / "first.jsonl", [{"task_id": "HumanEval/0", "completion": "    return False\n"}])
+    common = ["--tasks", "humaneval", "--data-dir", str(benchmarks_dir), "--output-dir", str(tmp_path / "out")]
+    err = _fails(capsys, "--samples", first, "--limit", "3", *common)
+    assert "no sample for" in err and "selected problem(s)" in err and "Traceback" not in err
