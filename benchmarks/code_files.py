@@ -41,7 +41,8 @@ from datatrove_pipelines.code_readers import list_source_files  # noqa: E402
 from datatrove_pipelines.decontamination import BenchmarkNGramIndex, DecontaminationConfig  # noqa: E402
 from datatrove_pipelines.executors import ExecutorConfig  # noqa: E402
 from datatrove_pipelines.languages import grammar_for, resolve_language  # noqa: E402
-from recipes.demo import find_benchmarks_dir, stdlib_python_files  # noqa: E402
+from eval.benchmarks import local_benchmarks_dir  # noqa: E402
+from recipes.demo import stdlib_python_files  # noqa: E402
 
 
 def baseline(root: Path) -> tuple[int, float, float, dict]:
@@ -74,7 +75,7 @@ def baseline(root: Path) -> tuple[int, float, float, dict]:
 
 def pipeline(root: Path, output: Path, tasks: int, index_cache: Path) -> tuple[int, float, float, dict]:
     """The whole pipeline, from a fresh output directory. Returns (bytes, wall seconds, CPU seconds, stats)."""
-    benchmarks_dir = find_benchmarks_dir()
+    benchmarks_dir = local_benchmarks_dir()
     config = CodeFilesConfig(
         inputs=[str(root)],
         output_dir=str(output),
@@ -155,7 +156,7 @@ def main() -> None:
     from loguru import logger
 
     logger.remove()
-    if find_benchmarks_dir() is None:
+    if local_benchmarks_dir() is None:
         print("note: no local benchmark copies: decontamination is skipped in this measurement")
     with tempfile.TemporaryDirectory(prefix="bench-code-files-") as scratch:
         root = Path(scratch) / "repos"

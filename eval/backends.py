@@ -11,39 +11,23 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from lighteval.models.abstract_model import LightevalModel, ModelConfig
 from lighteval.models.model_output import ModelResponse
-from lighteval.tasks.prompt_manager import PromptManager
 from lighteval.tasks.requests import Doc
 
+from eval.lighteval_adapter import (
+    NoCache,
+    chat_messages,
+    enable_sampling,
+    is_chat,
+    per_document_prompts,
+)
+
 logger = logging.getLogger(__name__)
-
-
-class NoCache:
-    """Stands where lighteval's on-disk SampleCache would: results must never be reused across data or prompts."""
-
-    def _init_registry(self, registry: Any) -> None:
-        pass
-
-
-def is_chat(doc: Doc) -> bool:
-    return bool(doc.specific) and doc.specific.get("mode") == "instruct"
-
-
-class ModePromptManager(PromptManager):
-    """lighteval's prompt manager, but chat template or plain text is decided per document, not per model."""
-
-    def prepare_prompt(self, doc: Doc) -> str:
-        if is_chat(doc):
-            if self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
-                raise ValueError("instruct mode needs a tokenizer with a chat template")
-            return self._prepare_chat_template(doc)
-        return self._prepare_plain_text(doc)
 
 
 def truncate_at_stop(text: str, stops: list[str] | tuple[str, ...] | None) -> str:
@@ -90,36 +74,29 @@ class ReferenceModel(_NoModel):
 
 
 class SamplesModel(_NoModel):
-    """Answers from a JSONL file of ``{"task_id", "completion"}`` lines (EvalPlus's samples mode).
+    """Answers from a samples file (:mod:`eval.samples`: ``completion`` or EvalPlus-style ``solution`` lines).
 
-    A task id may appear several times (n samples). Documents without any sample get one empty completion, which
-    fails; the count of those is logged so a mismatched file is noticed.
+    The file is parsed and checked when the model is made; a document without any sample is an error (never an
+    empty completion that silently scores 0). Documents answered from ``solution`` lines are marked
+    ``specific["given"] = "solution"`` so that the scorer assembles them as complete programs.
     """
 
     def __init__(self, path: str | Path):
+        from eval.samples import read_samples
+
         super().__init__(f"samples:{Path(path).name}")
-        self.samples: dict[str, list[str]] = defaultdict(list)
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    self.samples[str(record["task_id"])].append(record["completion"])
-                except (ValueError, KeyError) as error:
-                    raise ValueError(f"{path}:{number}: expected a JSON object with task_id and completion") from error
-        self.missing: list[str] = []
+        self.samples = read_samples(path)
 
     def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        from eval.samples import check_ids
+
+        wanted = {str(doc.specific["task_id"]) for doc in docs}
+        check_ids(self.samples, known=self.samples.ids() | wanted, selected=wanted)
         responses = []
         for doc in docs:
-            task_id = str(doc.specific["task_id"])
-            found = self.samples.get(task_id)
-            if not found:
-                self.missing.append(task_id)
-            responses.append(ModelResponse(text=list(found) if found else [""]))
-        if self.missing:
-            logger.warning("%d documents had no sample in the file and count as failed", len(self.missing))
+            if self.samples.kind == "solution":
+                doc.specific["given"] = "solution"
+            responses.append(ModelResponse(text=list(self.samples.texts[str(doc.specific["task_id"])])))
         return responses
 
 
@@ -172,7 +149,7 @@ class OpenAICompatibleModel(_NoModel):
         }
         stops = list(doc.stop_sequences or [])
         if is_chat(doc):
-            messages = PromptManager(use_chat_template=True)._prepare_chat_template(doc, tokenize=False)
+            messages = chat_messages(doc)
             reply = self._post("chat/completions", {**common, "messages": messages})
             texts = [choice["message"]["content"] or "" for choice in reply["choices"]]
         else:
@@ -206,9 +183,8 @@ def transformers_model(
     )
     model = TransformersModel(config)
     if temperature > 0:
-        # lighteval passes temperature but not do_sample; without it transformers decodes greedily (and refuses n>1).
-        model.generation_config_dict["do_sample"] = True
-    return _per_document_prompts(model, mode)
+        enable_sampling(model)
+    return per_document_prompts(model, mode)
 
 
 def vllm_model(
@@ -231,14 +207,4 @@ def vllm_model(
         generation_parameters=GenerationParameters(temperature=temperature, top_p=top_p),
         override_chat_template=mode == "instruct",
     )
-    return _per_document_prompts(VLLMModel(config), mode)
-
-
-def _per_document_prompts(model: LightevalModel, mode: str) -> LightevalModel:
-    tokenizer = model.tokenizer
-    model.prompt_manager = ModePromptManager(use_chat_template=mode == "instruct", tokenizer=tokenizer)
-    # With a chat template lighteval stops at EOS only; base prompts need their stop sequences, so plain mode
-    # unless the run is instruct (raw FIM/needle answers are cut to their first line by the scorer either way).
-    model.use_chat_template = mode == "instruct"
-    model._cache = NoCache()
-    return model
+    return per_document_prompts(VLLMModel(config), mode)

@@ -6,7 +6,9 @@ project's offline copies (``humaneval/HumanEval.jsonl.gz``, ``evalplus/…``, ``
 through :func:`load_benchmark` so that a benchmark is parsed one way only.
 
 The local directory is chosen by, in order: the ``data_dir`` argument, the ``SEED_CODER_BENCHMARKS_DIR`` environment
-variable. With neither, the Hub is used (which needs network access).
+variable. With neither, the Hub is used (which needs network access). :func:`local_benchmarks_dir` is the one place
+that also knows the development layout (``../shared/benchmarks`` beside the checkout): tests, the demo and the speed
+scripts find the offline copies through it.
 """
 
 from __future__ import annotations
@@ -162,6 +164,16 @@ BENCHMARK_SOURCES: dict[str, BenchmarkSource] = {
 # is a part of it. Both are accepted as "the sanitized problems".
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def local_benchmarks_dir() -> str | None:
+    """The offline benchmark copies: ``$SEED_CODER_BENCHMARKS_DIR``, else ``../shared/benchmarks`` beside the
+    checkout; None when neither is a directory (then loading falls back to the Hub)."""
+    candidate = os.environ.get(BENCHMARKS_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "benchmarks")
+    return candidate if Path(candidate).is_dir() else None
+
+
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """The local benchmark directory to use, or None for the Hub."""
     chosen = data_dir if data_dir is not None else os.environ.get(BENCHMARKS_DIR_ENV)
@@ -176,6 +188,12 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
 
 
 def _read_local(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a local JSON/JSONL(.gz) file, as plain Python objects.
+
+    Not ``datasets.load_dataset("json", ...)``: its Arrow reader rejects the EvalPlus files (integers beyond 64 bits
+    and inputs whose shape differs from problem to problem: "Value is too big!"), and would cast the others' values
+    to one schema per column. tests/test_benchmarks_loading.py checks that this is still so.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         if path.name.endswith(".json") or path.name.endswith(".json.gz"):

@@ -13,7 +13,8 @@ import base64
 import pickle
 from typing import Any
 
-from eval.execution import HARNESS_ALARM, Program
+from eval.execution import DISCARD_STREAM, HARNESS_ALARM, Program
+from eval.scoring import register_program_builder
 
 LCB_TIMEOUT_PER_TEST_S = 6.0
 
@@ -21,7 +22,7 @@ LCB_HARNESS = r"""
 import base64, contextlib, io, json, pickle, signal, sys
 from decimal import Decimal, InvalidOperation
 DATA = pickle.loads(base64.b64decode(__PAYLOAD__))
-
+__DISCARD__
 __ALARM__
 
 def _lines(text):
@@ -39,7 +40,8 @@ def _same_line(a, b):
 def _report(status, index=None, error=""):
     sys.__stdout__.write(json.dumps({"status": status, "test_index": index, "error": error[-300:]}) + "\n")
     sys.__stdout__.flush()
-    sys.exit(0 if status == "passed" else 1)
+    if status != "passed":
+        sys.exit(1)
 
 code = DATA["prelude"] + "\n" + DATA["code"]
 for index, (given, expected) in enumerate(zip(DATA["inputs"], DATA["outputs"])):
@@ -47,7 +49,7 @@ for index, (given, expected) in enumerate(zip(DATA["inputs"], DATA["outputs"])):
     try:
         if DATA["fn_name"]:
             namespace = {"__name__": "__candidate__"}
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(_Discard()):
                 exec(compile(code, "<candidate>", "exec"), namespace)
                 target = namespace["Solution"]() if "Solution" in namespace else None
                 method = getattr(target, DATA["fn_name"]) if target is not None else namespace[DATA["fn_name"]]
@@ -73,7 +75,7 @@ for index, (given, expected) in enumerate(zip(DATA["inputs"], DATA["outputs"])):
     if not ok:
         _report("failed", index, "wrong answer")
 _report("passed")
-""".replace("__ALARM__", HARNESS_ALARM)
+""".replace("__ALARM__", HARNESS_ALARM).replace("__DISCARD__", DISCARD_STREAM)
 
 
 def livecodebench_program(code: str, inputs: list[str], outputs: list[str], fn_name: str | None) -> Program:
@@ -90,6 +92,13 @@ def livecodebench_program(code: str, inputs: list[str], outputs: list[str], fn_n
     encoded = base64.b64encode(pickle.dumps(payload, protocol=4)).decode("ascii")
     timeout = min(LCB_TIMEOUT_PER_TEST_S * max(len(inputs), 1), 120.0) + 5.0
     return Program("python", LCB_HARNESS.replace("__PAYLOAD__", repr(encoded)), timeout_s=timeout, memory_mb=2048)
+
+
+@register_program_builder("lcb")
+def _lcb_program(specific: dict[str, Any], completion: str) -> Program:
+    return livecodebench_program(
+        extract_answer_code(completion), specific["inputs"], specific["outputs"], specific.get("fn_name")
+    )
 
 
 def extract_answer_code(text: str) -> str:

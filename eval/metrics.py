@@ -19,12 +19,12 @@ from eval.scoring import judge
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples with c correct (Chen et al., 2021): 1 - C(n-c, k) / C(n, k)."""
+    """Unbiased pass@k from n samples with c correct (Chen et al., 2021): EvalPlus's own estimator."""
+    from evalplus.eval import estimate_pass_at_k
+
     if k > n:
         raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
-    if n - c < k:
-        return 1.0
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+    return float(estimate_pass_at_k(n, [c], k)[0])
 
 
 class SampleJudge:

@@ -6,8 +6,14 @@
     python -m eval.run --samples samples.jsonl --tasks humaneval --output-dir out/             # given completions
 
 Only our tasks are put into lighteval's registry (its CLI imports every built-in task, and some fetch from the
-network at import). Writes ``DIR/results.json`` (task -> metrics), ``DIR/results.md`` (side by side with the paper's
-Seed-Coder-8B numbers) and ``DIR/problems/<task>.jsonl`` (per problem: n, correct, each sample's outcome).
+network at import). Writes ``DIR/results.json`` (task -> metrics), ``DIR/results.md`` (a model run side by side with
+the paper's Seed-Coder-8B numbers; given samples and the self-check are not set beside them) and
+``DIR/problems/<task>.jsonl`` (per problem: n, correct, each sample's outcome).
+
+Problem selection: ``--task-ids A,B`` evaluates exactly those problems; ``--limit N`` evaluates N problems per task
+chosen by lighteval (a seeded random subset, the same on every run, NOT the first N). With ``--samples``, every
+selected problem needs at least one sample and every sample id must belong to a selected task (else an error).
+A sample passes only if its tests ran to their end (see :mod:`eval.execution` for the verdict rule).
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from eval.paper_results import NOTES, PAPER_MODEL, paper_value
-from eval.tasks import ALL_TASKS, LIVECODEBENCH_TASK, TASK_SPECS, TaskOptions, build_task_configs
+from eval.suite import ALL_TASKS, LIVECODEBENCH_TASK, TASK_SPECS, TaskOptions
+
+# Everything heavy (lighteval, torch, transformers) is imported inside functions: --help and argument errors must
+# come back at once.
 
 logger = logging.getLogger("eval.run")
 
@@ -32,39 +41,15 @@ DEFAULT_SUITE = tuple(name for name in ALL_TASKS if name != LIVECODEBENCH_TASK)
 def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limit: int | None, output_dir: Path):
     """A lighteval Pipeline whose registry holds only our tasks and whose rows come from eval.benchmarks."""
     from lighteval.logging.evaluation_tracker import EvaluationTracker
-    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
-    from lighteval.tasks.registry import Registry
+    from lighteval.pipeline import ParallelismManager, PipelineParameters
 
-    from eval.tasks import task_rows
+    from eval.lighteval_adapter import suite_pipeline_class, turn_off_cache_after_init
+    from eval.tasks import build_task_configs, task_rows
 
     configs = {config.name: config for config in build_task_configs(task_names, options)}
-
-    class SuitePipeline(Pipeline):
-        def _init_tasks_and_requests(self, tasks: str) -> None:
-            registry = Registry.__new__(Registry)  # bypass __init__: it imports every built-in task
-            registry.tasks_list = registry._get_full_task_list_from_input_string(tasks)
-            registry._load_multilingual = False
-            registry._custom_tasks = None
-            registry._task_registry = configs
-            registry.task_to_configs = registry._update_task_configs()
-            self.registry = registry
-            self.tasks_dict = registry.load_tasks()
-            for task in self.tasks_dict.values():
-                if task.name == LIVECODEBENCH_TASK:
-                    task.dataset = task.download_dataset_worker(task)
-                else:
-                    task.dataset = {"test": task_rows(task.name, options)}
-                task.num_samples = list(task.config.num_samples or [1])
-            self.documents_dict = {
-                task.full_name: task.get_docs(self.pipeline_parameters.max_samples)
-                for task in self.tasks_dict.values()
-            }
-            self.sampling_docs = {}
-            for docs in self.documents_dict.values():
-                for doc in docs:
-                    for sampling in doc.sampling_methods:
-                        self.sampling_docs.setdefault(sampling, []).append(doc)
-            self.evaluation_tracker.task_config_logger.log(self.tasks_dict)
+    SuitePipeline = suite_pipeline_class(  # noqa: N806 (a class)
+        configs, lambda name: task_rows(name, options), hub_tasks=(LIVECODEBENCH_TASK,)
+    )
 
     tracker = EvaluationTracker(output_dir=str(output_dir), save_details=False)
     parameters = PipelineParameters(
@@ -73,8 +58,7 @@ def _make_pipeline(task_names: list[str], options: TaskOptions, model: Any, limi
     pipeline = SuitePipeline(
         tasks=",".join(task_names), pipeline_parameters=parameters, evaluation_tracker=tracker, model=model
     )
-    # The Pipeline hands the registry to model._cache (a NoCache); None then turns lighteval's disk cache off.
-    pipeline.model._cache = None
+    turn_off_cache_after_init(pipeline)
     return pipeline
 
 
@@ -124,6 +108,7 @@ def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -
         count_tokens=count_tokens,
         max_new_tokens=args.max_new_tokens,
         workers=args.workers,
+        task_ids=frozenset(t.strip() for t in args.task_ids.split(",") if t.strip()) if args.task_ids else None,
     )
 
 
@@ -163,10 +148,26 @@ def summarize(final: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -
     return summary
 
 
-def results_markdown(summary: dict[str, dict[str, Any]], mode: str, model_name: str) -> str:
-    lines = [
-        f"# Results: {model_name} ({mode} mode)",
-        "",
+def results_markdown(
+    summary: dict[str, dict[str, Any]], mode: str, model_name: str, compare_to_paper: bool = True
+) -> str:
+    """The results table; the paper's numbers only beside a real model run (never beside given samples)."""
+    lines = [f"# Results: {model_name} ({mode} mode)", ""]
+    if not compare_to_paper:
+        lines += [
+            "Scores of given samples or of the reference self-check, not of a model run: the paper's numbers are not "
+            "shown beside them.",
+            "",
+            "| task | metric | score (%) | problems |",
+            "|---|---|---|---|",
+        ]
+        for task, metrics in summary.items():
+            metric = "exact_match" if "exact_match" in metrics else "pass@1"
+            ours = metrics.get(metric)
+            score = "" if ours is None else f"{100 * ours:.1f}"
+            lines.append(f"| {task} | {metric} | {score} | {metrics['num_problems']} |")
+        return "\n".join(lines) + "\n"
+    lines += [
         f"| task | metric | ours (%) | {PAPER_MODEL} (%) | problems | note |",
         "|---|---|---|---|---|---|",
     ]
@@ -181,13 +182,91 @@ def results_markdown(summary: dict[str, dict[str, Any]], mode: str, model_name: 
     return "\n".join(lines) + "\n"
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    task_names = DEFAULT_SUITE if args.tasks == "all" else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    unknown = [t for t in task_names if t not in ALL_TASKS]
+def selected_tasks(args: argparse.Namespace) -> tuple[str, ...]:
+    names = DEFAULT_SUITE if args.tasks == "all" else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = [t for t in names if t not in ALL_TASKS]
     if unknown:
-        raise SystemExit(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(ALL_TASKS)}")
-    if args.data_dir is None and os.environ.get("SEED_CODER_BENCHMARKS_DIR"):
-        args.data_dir = os.environ["SEED_CODER_BENCHMARKS_DIR"]
+        raise UsageError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(ALL_TASKS)}")
+    return names
+
+
+class UsageError(ValueError):
+    """Wrong usage, reported as one line (no traceback) before anything heavy runs."""
+
+
+def check_model_path(model: str) -> None:
+    """A --model that is meant as a local path must exist; only an ``org/name`` id goes to the Hub."""
+    if model == "reference" or os.path.exists(model):
+        return
+    path = Path(model).expanduser()
+    looks_local = (
+        model.startswith((".", "/", "~"))
+        or "\\" in model
+        or model.count("/") != 1
+        or model.endswith("/")
+        or path.parent.exists()
+        and str(path.parent) not in ("", ".")
+    )
+    if looks_local:
+        raise UsageError(f"--model {model}: no such model directory (and not a Hub id of the form org/name)")
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise UsageError(f"--model {model}: not a local directory and not in the Hub cache (HF_HUB_OFFLINE is set)")
+    try:  # one quick look-up instead of transformers' minute of retries
+        HfApi().model_info(model, timeout=10)
+    except RepositoryNotFoundError:
+        raise UsageError(f"--model {model}: no such local directory or Hub model") from None
+    except Exception as error:  # noqa: BLE001 - any network failure means the same to the user
+        raise UsageError(
+            f"--model {model}: not a local directory, not in the Hub cache, and the Hub is unreachable "
+            f"({type(error).__name__})"
+        ) from None
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
+    """Everything that can be checked before importing lighteval: tasks, model path, samples file and ids."""
+    from eval.benchmarks import resolve_data_dir
+
+    task_names = selected_tasks(args)
+    try:  # --data-dir, else $SEED_CODER_BENCHMARKS_DIR, else None (the Hub)
+        data_dir = resolve_data_dir(args.data_dir)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    args.data_dir = str(data_dir) if data_dir is not None else None
+    if args.n_samples < 1:
+        raise UsageError(f"--n-samples must be at least 1, got {args.n_samples}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    code_tasks = [name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")]
+    # Problem ids are known without a model when every task is a code task (FIM/needle/LiveCodeBench ids are not).
+    wanted = {t.strip() for t in args.task_ids.split(",") if t.strip()} if args.task_ids else None
+    needed = wanted is not None or args.samples
+    known = _problem_ids(code_tasks, args.data_dir) if needed and len(code_tasks) == len(task_names) else None
+    if wanted is not None and known is not None and wanted - known:
+        raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(sorted(wanted - known)[:5])}")
+    if args.samples:
+        from eval.samples import check_ids, read_samples
+
+        samples = read_samples(args.samples)
+        if known is not None:  # with --limit lighteval picks the problems; the samples model checks those
+            check_ids(samples, known, (wanted or known) if args.limit is None else None)
+    elif args.backend != "vllm" or not args.base_url:
+        check_model_path(args.model)
+    return task_names
+
+
+def _problem_ids(task_names: list[str], data_dir: str | None) -> set[str]:
+    from eval.benchmarks import load_benchmark
+
+    return {p.task_id for name in task_names for p in load_benchmark(TASK_SPECS[name].benchmark, data_dir)}
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    task_names = check_arguments(args)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if args.n_samples > 1 and args.temperature == 0:
@@ -227,7 +306,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             task: metrics["unsolved"] for task, metrics in summary.items() if metrics["unsolved"]
         }
     (output_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (output_dir / "results.md").write_text(results_markdown(summary, args.mode, str(result["model"])))
+    compare = not args.samples and args.model != "reference"
+    (output_dir / "results.md").write_text(results_markdown(summary, args.mode, str(result["model"]), compare))
     problems_dir = output_dir / "problems"
     problems_dir.mkdir(exist_ok=True)
     for task, task_records in records.items():
@@ -247,9 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("base", "instruct"), default="base")
     parser.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k for k <= n)")
     parser.add_argument("--k", default=None, help="comma-separated k values (default: 1, 10, 100 up to n, and n)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only this many problems per task")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="evaluate N problems per task: a seeded random subset picked by lighteval (not the first N)",
+    )
+    parser.add_argument("--task-ids", default=None, help="comma-separated problem ids: evaluate exactly these")
     parser.add_argument("--data-dir", default=None, help="local benchmark directory (else the Hub)")
-    parser.add_argument("--samples", default=None, help="JSONL of {task_id, completion}: evaluate these instead")
+    parser.add_argument(
+        "--samples",
+        default=None,
+        help="JSONL of {task_id, completion} or EvalPlus-style {task_id, solution}: evaluate these instead",
+    )
     parser.add_argument("--tokenizer", default=None, help="tokenizer for FIM tokens/needle lengths without a model")
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--top-p", type=float, default=0.95)
@@ -265,8 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    result = evaluate(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from eval.samples import SamplesError
+
+    try:
+        result = evaluate(args)
+    except (UsageError, SamplesError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(Path(args.output_dir, "results.md").read_text())
     if result.get("failed_references"):
         print("references that fail:", json.dumps(result["failed_references"])[:2000])

@@ -1,36 +1,49 @@
 """From a model's completion to a verdict: assemble the solution for the prompt mode, build its test, judge it.
 
 A task's documents carry ``specific`` = {kind, benchmark, task_id, mode, ...}; the heavy problem data (tests,
-EvalPlus inputs) is looked up here by benchmark and id, so documents stay small.
+EvalPlus inputs) is looked up here by benchmark and id, so documents stay small. Each kind of check has a program
+builder registered under its name (:func:`register_program_builder`); a module that adds a kind (LiveCodeBench)
+registers its own builder, so this module never imports it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from eval.benchmarks import Problem, load_benchmark
-from eval.execution import (
-    Outcome,
-    Program,
+from eval.execution import Outcome, Program, execute
+from eval.fim import line_matches
+from eval.needle import recalled
+from eval.programs import (
     brace_body,
     cruxeval_program,
+    ensure_ground_truth,
     evalplus_program,
-    execute,
     humaneval_program,
     last_code_line,
     mbpp_program,
     multipl_e_program,
 )
-from eval.fim import line_matches
-from eval.needle import recalled
 from eval.prompts import base_prompt, cruxeval_answer, defines, extract_code_block, python_imports
 
-# Kinds of check, as documents name them.
-EXECUTED_KINDS = ("humaneval", "mbpp", "evalplus", "multipl_e", "cruxeval_input", "cruxeval_output", "lcb")
+# Kinds judged by comparing text, not by running code.
 EXACT_MATCH_KINDS = ("fim", "needle")
+
+ProgramBuilder = Callable[[dict[str, Any], str], Program]
+PROGRAM_BUILDERS: dict[str, ProgramBuilder] = {}
+
+
+def register_program_builder(kind: str) -> Callable[[ProgramBuilder], ProgramBuilder]:
+    """Decorator: ``builder(specific, completion) -> Program`` judges documents whose ``specific["kind"]`` is kind."""
+
+    def register(builder: ProgramBuilder) -> ProgramBuilder:
+        PROGRAM_BUILDERS[kind] = builder
+        return builder
+
+    return register
 
 
 @lru_cache(maxsize=32)
@@ -44,12 +57,15 @@ def problem_for(specific: dict[str, Any]) -> Problem:
 
 
 def solution_code(problem: Problem, completion: str, mode: str) -> str:
-    """The program text a completion stands for: prompt + continuation (base) or the answer's code (instruct)."""
+    """The program text a completion stands for: prompt + continuation (base) or the answer's code (instruct).
+
+    ``mode="solution"`` (EvalPlus-style given solutions) is assembled as an instruct answer without a code fence.
+    """
     if mode == "base":
         if problem.benchmark.startswith("mbpp"):
             return base_prompt(problem) + completion
         return problem.prompt + completion
-    code = extract_code_block(completion, problem.language)
+    code = completion if mode == "solution" else extract_code_block(completion, problem.language)
     if problem.language == "python":
         if problem.entry_point and defines(code, problem.entry_point, "python"):
             return python_imports(problem.prompt) + code
@@ -64,29 +80,37 @@ def solution_code(problem: Problem, completion: str, mode: str) -> str:
     return problem.prompt + body + ("" if problem.test.lstrip().startswith("}") else "\n}\n")
 
 
-def sample_program(specific: dict[str, Any], completion: str) -> Program:
-    kind, mode = specific["kind"], specific["mode"]
-    if kind == "lcb":
-        from eval.livecodebench import extract_answer_code, livecodebench_program
+def _cruxeval(specific: dict[str, Any], completion: str) -> Program:
+    direction = specific["kind"].rsplit("_", 1)[1]
+    text = completion if specific["mode"] == "instruct" else "f(" + completion
+    return cruxeval_program(problem_for(specific), direction, cruxeval_answer(text, direction))
 
-        return livecodebench_program(
-            extract_answer_code(completion), specific["inputs"], specific["outputs"], specific.get("fn_name")
-        )
-    problem = problem_for(specific)
-    if kind in ("cruxeval_input", "cruxeval_output"):
-        direction = kind.rsplit("_", 1)[1]
-        text = completion if mode == "instruct" else "f(" + completion
-        return cruxeval_program(problem, direction, cruxeval_answer(text, direction))
-    solution = solution_code(problem, completion, mode)
-    if kind == "humaneval":
-        return humaneval_program(problem, solution)
-    if kind == "mbpp":
-        return mbpp_program(problem, solution)
-    if kind == "evalplus":
-        return evalplus_program(problem, solution)
-    if kind == "multipl_e":
-        return multipl_e_program(problem, solution)
-    raise ValueError(f"unknown check kind {kind!r}")
+
+def _solution_builder(build: Callable[[Problem, str], Program]) -> ProgramBuilder:
+    def builder(specific: dict[str, Any], completion: str) -> Program:
+        problem = problem_for(specific)
+        mode = "solution" if specific.get("given") == "solution" else specific["mode"]
+        return build(problem, solution_code(problem, completion, mode))
+
+    return builder
+
+
+for _kind, _build in (
+    ("humaneval", humaneval_program),
+    ("mbpp", mbpp_program),
+    ("evalplus", evalplus_program),
+    ("multipl_e", multipl_e_program),
+):
+    register_program_builder(_kind)(_solution_builder(_build))
+register_program_builder("cruxeval_input")(_cruxeval)
+register_program_builder("cruxeval_output")(_cruxeval)
+
+
+def sample_program(specific: dict[str, Any], completion: str) -> Program:
+    kind = specific["kind"]
+    if kind not in PROGRAM_BUILDERS:
+        raise ValueError(f"unknown check kind {kind!r}; registered: {', '.join(sorted(PROGRAM_BUILDERS))}")
+    return PROGRAM_BUILDERS[kind](specific, completion)
 
 
 def exact_match(specific: dict[str, Any], completion: str) -> Outcome:
@@ -100,6 +124,16 @@ def exact_match(specific: dict[str, Any], completion: str) -> Outcome:
 def judge(samples: Sequence[tuple[dict[str, Any], str]], workers: int | None = None) -> list[Outcome]:
     """Verdicts for (document.specific, completion) pairs, order kept; executed kinds go through the sandbox."""
     outcomes: list[Outcome | None] = [None] * len(samples)
+    # EvalPlus problems: canonical outputs computed once per problem, all in one parallel sandbox run.
+    evalplus = {}
+    for specific, _ in samples:
+        if specific["kind"] == "evalplus":
+            try:
+                problem = problem_for(specific)
+            except (KeyError, ValueError, OSError):
+                continue  # reported per sample below
+            evalplus[(problem.benchmark, problem.task_id)] = problem
+    ensure_ground_truth(evalplus.values(), workers=workers)
     to_run: list[int] = []
     programs: list[Program] = []
     for index, (specific, completion) in enumerate(samples):

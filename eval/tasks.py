@@ -11,15 +11,13 @@ length), and lighteval's CLI imports every built-in task and fails offline, so t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc
 
-from eval.benchmarks import MULTIPL_E_LANGUAGES, Problem, load_benchmark
-from eval.fim import SEED_CODER_FIM, FimFormat, single_line_examples
+from eval.benchmarks import Problem, load_benchmark
+from eval.fim import single_line_examples
 from eval.metrics import SampleJudge, code_metrics
 from eval.needle import build_examples
 from eval.prompts import (
@@ -29,59 +27,7 @@ from eval.prompts import (
     instruct_prompt,
     stop_sequences,
 )
-
-MODES = ("base", "instruct")
-
-
-@dataclass
-class TaskOptions:
-    """Everything a task's rows depend on; the runner fills the model-specific parts (FIM tokens, context)."""
-
-    mode: str = "base"
-    n_samples: int = 1
-    ks: tuple[int, ...] = (1,)
-    data_dir: str | None = None
-    fim_format: FimFormat = SEED_CODER_FIM
-    max_context: int = 32768
-    count_tokens: Callable[[str], int] | None = field(default=None, repr=False)
-    max_new_tokens: int | None = None
-    workers: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task: which benchmark and check it uses, how long answers are, and whether chat templates apply."""
-
-    name: str
-    kind: str
-    benchmark: str
-    generation_size: int = 512
-    raw_prompt: bool = False  # FIM and needle prompts are never wrapped in a chat template
-    exact_match: bool = False
-
-
-TASK_SPECS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in [
-        TaskSpec("humaneval", "humaneval", "humaneval"),
-        TaskSpec("humaneval_plus", "evalplus", "humaneval_plus"),
-        TaskSpec("mbpp", "mbpp", "mbpp"),
-        TaskSpec("mbpp_sanitized", "mbpp", "mbpp_sanitized"),
-        TaskSpec("mbpp_plus", "evalplus", "mbpp_plus"),
-        *[TaskSpec(f"multipl_e_{lang}", "multipl_e", f"multipl_e_{lang}") for lang in MULTIPL_E_LANGUAGES],
-        TaskSpec("cruxeval_input", "cruxeval_input", "cruxeval", generation_size=256),
-        TaskSpec("cruxeval_output", "cruxeval_output", "cruxeval", generation_size=256),
-        TaskSpec("fim_single_line", "fim", "humaneval", generation_size=64, raw_prompt=True, exact_match=True),
-        TaskSpec("needle_in_code", "needle", "needle", generation_size=16, raw_prompt=True, exact_match=True),
-    ]
-}
-LIVECODEBENCH_TASK = "livecodebench"
-ALL_TASKS = (*TASK_SPECS, LIVECODEBENCH_TASK)
-
+from eval.suite import ALL_TASKS, LIVECODEBENCH_TASK, TASK_SPECS, TaskOptions, TaskSpec
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Rows: one dict per document, with the query already formatted and the reference completion (if any).
@@ -163,13 +109,23 @@ def _needle_rows(spec: TaskSpec, options: TaskOptions) -> list[dict[str, Any]]:
     ]
 
 
+def problem_id(task_id: str) -> str:
+    """The benchmark problem a row belongs to (FIM rows are ``<problem>/L<line>``)."""
+    return task_id.rsplit("/L", 1)[0] if "/L" in task_id else task_id
+
+
 def task_rows(name: str, options: TaskOptions) -> list[dict[str, Any]]:
+    """All rows of a task, or only those of ``options.task_ids`` (matched by problem id)."""
     spec = TASK_SPECS[name]
     if spec.kind == "fim":
-        return _fim_rows(spec, options)
-    if spec.kind == "needle":
-        return _needle_rows(spec, options)
-    return _problem_rows(spec, options)
+        rows = _fim_rows(spec, options)
+    elif spec.kind == "needle":
+        rows = _needle_rows(spec, options)
+    else:
+        rows = _problem_rows(spec, options)
+    if options.task_ids is not None:
+        rows = [row for row in rows if problem_id(str(row["specific"]["task_id"])) in options.task_ids]
+    return rows
 
 
 def row_to_doc(row: dict[str, Any], task_name: str) -> Doc:

@@ -28,6 +28,7 @@ from datatrove_pipelines.code_files import CodeFilesConfig, run_code_files
 from datatrove_pipelines.decontamination import DecontaminationConfig
 from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stats import format_funnel
+from eval.benchmarks import local_benchmarks_dir
 from recipes import local_code
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,11 +87,6 @@ def planted_files(root: Path, stdlib_sample: Path | None) -> None:
     )
 
 
-def find_benchmarks_dir() -> str | None:
-    candidate = os.environ.get("SEED_CODER_BENCHMARKS_DIR") or str(REPO_ROOT.parent / "shared" / "benchmarks")
-    return candidate if Path(candidate).is_dir() else None
-
-
 def build_demo_input(root: Path, limit_bytes: int | None) -> Path:
     """``root/repos/{cpython-stdlib,planted}``: copies, so the demo never depends on the installation's layout."""
     repos = root / "repos"
@@ -108,7 +104,7 @@ def build_demo_input(root: Path, limit_bytes: int | None) -> Path:
 def run_code_files_stage(output: str, scratch: Path, limit_mb: float | None, tasks: int, workers: int) -> None:
     """Stage 1: the code-file pipeline on the stdlib copy plus the planted files; prints the funnel."""
     repos = build_demo_input(scratch, int(limit_mb * 1e6) if limit_mb else None)
-    benchmarks_dir = find_benchmarks_dir()
+    benchmarks_dir = local_benchmarks_dir()
     if benchmarks_dir is None:
         print("note: no local benchmark copies (../shared/benchmarks); decontamination loads them from the Hub")
     config = CodeFilesConfig(
@@ -258,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             run_quality_stage(code_files_dir, work / "quality", args.per_language)
         if "eval" in stages:
             banner("3/3 evaluation: harness self-check on reference solutions, then a tiny random model")
-            run_eval_stage(work / "eval", find_benchmarks_dir(), args.eval_limit)
+            run_eval_stage(work / "eval", local_benchmarks_dir(), args.eval_limit)
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {work}/")
     if not args.verbose:
         print(f"(datatrove's and lighteval's progress logs: {log_path}; --verbose shows them here)")

@@ -44,3 +44,13 @@ def test_wrong_usage_is_explained(tmp_path):
         load_benchmark("humaneval", tmp_path)
     assert load_benchmarks(["humaneval"], tmp_path, skip_missing=True) == {}
     assert set(EXPECTED_COUNTS) == set(available_benchmarks())
+
+
+def test_datasets_json_loader_still_cannot_read_evalplus_files(benchmarks_dir, tmp_path):
+    """Why eval.benchmarks reads local files itself: if datasets learns to load these, switch to it."""
+    import datasets
+
+    path = benchmarks_dir / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl.gz"
+    with pytest.raises(Exception, match="too big|Could not convert|cannot mix|overflow|ArrowInvalid|JSON"):
+        datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path))
+    assert len(load_benchmark("humaneval_plus", benchmarks_dir)) == 164

@@ -13,15 +13,32 @@ import sys
 from eval.sandbox.core import SandboxLimits, Status, available_languages, run_program
 
 
+def _positive(kind: type):
+    """argparse type: a number above zero (a zero or negative limit would mean no limit at all)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.sandbox", description=__doc__.splitlines()[0])
     p.add_argument("file", help="program source file ('-' for standard input)")
     p.add_argument("--language", "-l", required=True, help=f"one of {', '.join(available_languages())}")
     p.add_argument("--stdin", help="file whose content is fed to the program's standard input")
     p.add_argument("--test-file", help="test code appended after the program (with a newline)")
-    p.add_argument("--timeout", type=float, default=10.0, help="run time limit in seconds (default 10)")
-    p.add_argument("--compile-timeout", type=float, default=60.0, help="compile time limit in seconds")
-    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit per process in MiB (default 1024)")
+    p.add_argument("--timeout", type=_positive(float), default=10.0, help="run time limit in seconds (default 10)")
+    p.add_argument("--compile-timeout", type=_positive(float), default=60.0, help="compile time limit in seconds")
+    p.add_argument(
+        "--memory-mb", type=_positive(int), default=1024, help="memory limit per process in MiB (default 1024)"
+    )
     args = p.parse_args(argv)
 
     def read(path: str | None) -> str | None:

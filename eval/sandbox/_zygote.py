@@ -14,26 +14,58 @@ Process tree (namespace mode)::
            └─ C3: the untrusted program: rlimits, no privileges, closed fds, scrubbed env
 
 When C2 exits the kernel kills every process left in the PID namespace, so nothing outlives a request. This file
-must only import the standard library: it runs with ``-I -S`` and, once chrooted, may not find anything else.
+must only import the standard library: it runs with ``-I -S`` and, once chrooted, may not find anything else. Its
+helpers live beside it (``_linux``: syscalls and framing; ``_phase``: the supervisor that runs and watches one
+program) and are imported from this directory at start-up, before the chroot.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import gc
-import json
 import os
-import resource
-import select
 import shutil
 import signal
 import stat
-import struct
 import sys
 import tempfile
-import time
 import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _linux import (  # noqa: E402
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    MS_BIND,
+    MS_NOATIME,
+    MS_NODEV,
+    MS_NODIRATIME,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_RELATIME,
+    MS_REMOUNT,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+    UID_BASE,
+    _check,
+    _libc,
+    drop_to,
+    kill_uid,
+    mount,
+    prctl,
+    recv,
+    send,
+    unshare,
+)
+from _phase import supervise  # noqa: E402
+
+del sys.path[0]  # untrusted programs run in forks of this interpreter: leave them the usual path
+
 
 # Modules that untrusted Python commonly imports; loading them once here makes every forked run cheaper.
 # Not `threading`: once imported, every fork runs its at-fork hooks, which doubled the cost of a request.
@@ -42,97 +74,6 @@ PREIMPORT = (
     "fractions decimal statistics copy operator json types dataclasses enum io linecache traceback site numbers "
     "array datetime"
 )
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
-MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
-
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
-PR_SET_SECUREBITS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 28, 36, 38
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-# NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each locked, plus KEEP_CAPS_LOCKED (with KEEP_CAPS off).
-SECUREBITS_LOCKDOWN = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
-
-UID_BASE = 2_000_000  # sandbox uids are UID_BASE + zygote pid: unique per live zygote, far from real users
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _check(_libc.mount(enc(src), enc(dst), enc(fstype), flags, enc(data)), f"mount {dst}")
-
-
-def prctl(option: int, arg: int = 0) -> int:
-    return _libc.prctl(option, arg, 0, 0, 0)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def drop_all_capabilities() -> None:
-    """Make an in-namespace root powerless: empty bounding/ambient sets, no root magic on exec, zero caps."""
-    prctl(PR_SET_SECUREBITS, SECUREBITS_LOCKDOWN)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    for cap in range(64):
-        if prctl(PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == errno.EINVAL:
-            break
-    header = _CapHeader(0x20080522, 0)
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# framing
-
-
-def recv(fd: int) -> dict | None:
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    body = _read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
-
-
-def send(fd: int, obj: dict) -> None:
-    body = json.dumps(obj).encode()
-    data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -184,15 +125,9 @@ def _enter_userns(uid: int, gid: int) -> None:
 
 def _try_userns(uid: int | None) -> None:
     if uid is not None:
-        _drop_to(uid)
+        drop_to(uid)
         prctl(PR_SET_DUMPABLE, 1)  # setuid made us non-dumpable, which makes /proc/self/*_map root-owned
     _enter_userns(os.getuid(), os.getgid())
-
-
-def _drop_to(uid: int) -> None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
 
 
 def setup(cfg: dict) -> State:
@@ -362,7 +297,7 @@ def handle(req: dict, st: State) -> dict:
     if resp is None or not namespaces:
         _, status = os.waitpid(pid, 0)
         if not namespaces:
-            _kill_uid(st.sandbox_uid)
+            kill_uid(st.sandbox_uid)
             shutil.rmtree(work, ignore_errors=True)
         if resp is None:
             return {"error": f"sandbox supervisor died (wait status {status})"}
@@ -405,7 +340,7 @@ def _fork_supervisor(req: dict, st: State, work: str, tmp: str, r: int, w: int) 
         code = 0
         try:
             os.close(r)
-            out = _supervise(req, st, work, tmp)
+            out = supervise(req, st, work, tmp)
         except BaseException:
             out = {"error": "sandbox supervisor error: " + traceback.format_exc(limit=4)}
             code = 1
@@ -437,334 +372,6 @@ def _safe_write(fd: int, data: bytes) -> None:
             data = data[os.write(fd, data) :]
     except OSError:
         pass
-
-
-def _kill_uid(uid: int | None) -> None:
-    """Fallback mode as root: kill every process of the sandbox uid (catches children that escaped the group)."""
-    if uid is None:
-        return
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _drop_to(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def _subst(value: str, work: str, tmp: str) -> str:
-    return value.replace("{work}", work).replace("{tmp}", tmp)
-
-
-def _supervise(req: dict, st: State, work: str, tmp: str) -> dict:
-    """C2: PID 1 of the request's namespace (or a subreaper in fallback mode); runs the phases in order.
-
-    Dies with the zygote (PDEATHSIG), and then the kernel kills everything left in the PID namespace.
-    """
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    prctl(PR_SET_DUMPABLE, 0)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    proc_ok = True
-    if st.isolation == "namespaces":
-        try:
-            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        except OSError:
-            proc_ok = False  # e.g. a container that masks parts of /proc; programs rarely need it
-    else:
-        prctl(PR_SET_CHILD_SUBREAPER, 1)
-    phases = []
-    stdin_data = req.get("stdin")
-    for ph in req["phases"]:
-        ph = dict(ph)
-        ph["argv"] = [_subst(a, work, tmp) for a in ph["argv"]]
-        ph["env"] = {k: _subst(v, work, tmp) for k, v in ph["env"].items()}
-        res = _run_phase(ph, st, work, stdin_data if ph.get("stdin") else None, req)
-        phases.append(res)
-        if res["exit_code"] != 0 or res["timed_out"] or res["output_killed"] or res["error"]:
-            break
-    return {"phases": phases, "proc": proc_ok}
-
-
-def _kill_all(st: State, pid: int) -> None:
-    if st.isolation == "namespaces":
-        try:
-            os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
-        except ProcessLookupError:
-            pass
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        _kill_uid(st.sandbox_uid)  # as root: also what escaped the process group
-
-
-def _run_phase(ph: dict, st: State, work: str, stdin_data: str | None, req: dict) -> dict:
-    max_keep = int(req.get("max_output_bytes", 65536))
-    kill_at = int(req.get("kill_output_bytes", 16 << 20))
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    if stdin_data is not None:
-        in_r, in_w = os.pipe()
-    else:
-        in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
-    err_r2, err_w2 = os.pipe()  # C3 reports an exec failure here (close-on-exec)
-    os.set_inheritable(err_w2, False)
-    t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _child(ph, st, work, in_r, out_w, err_w, err_w2)  # never returns
-    for fd in (in_r, out_w, err_w, err_w2):
-        os.close(fd)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = -1
-    bufs = {out_r: bytearray(), err_r: bytearray()}
-    totals = {out_r: 0, err_r: 0}
-    open_fds = [out_r, err_r]
-    pending = stdin_data.encode() if stdin_data is not None else b""
-    if in_w >= 0:
-        os.set_blocking(in_w, False)
-        if not pending:
-            os.close(in_w)
-            in_w = -1
-    deadline = t0 + float(ph["timeout"])
-    timed_out = output_killed = False
-    status = None
-    rusage_cpu = 0.0
-    wall = 0.0
-    while True:
-        if status is None:
-            got, st_, ru = os.wait4(pid, os.WNOHANG)
-            if got == pid:
-                status, wall = st_, time.monotonic() - t0
-                rusage_cpu += ru.ru_utime + ru.ru_stime
-                _kill_all(st, pid)  # background children die with the program
-                if in_w >= 0:
-                    os.close(in_w)
-                    in_w = -1
-        if status is not None and not open_fds:
-            break
-        now = time.monotonic()
-        if status is None and now >= deadline:
-            timed_out = True
-            _kill_all(st, pid)
-            os.kill(pid, signal.SIGKILL)
-            continue
-        rlist = list(open_fds)
-        if status is None and pidfd >= 0:
-            rlist.append(pidfd)
-        wlist = [in_w] if in_w >= 0 else []
-        wait = max(0.0, deadline - now) if status is None else 1.0
-        if pidfd < 0 and status is None:
-            wait = min(wait, 0.01)
-        try:
-            readable, writable, _ = select.select(rlist, wlist, [], wait)
-        except InterruptedError:
-            continue
-        if status is not None and (not readable or time.monotonic() - t0 - wall > 2.0):
-            # The program is gone but something that escaped the kill (fallback mode only) still holds a pipe.
-            break
-        for fd in readable:
-            if fd == pidfd:
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                open_fds.remove(fd)
-                continue
-            totals[fd] += len(chunk)
-            room = max_keep - len(bufs[fd])
-            if room > 0:
-                bufs[fd] += chunk[:room]
-            if totals[out_r] + totals[err_r] > kill_at and not output_killed and status is None:
-                output_killed = True
-                _kill_all(st, pid)
-                os.kill(pid, signal.SIGKILL)
-        if writable:
-            try:
-                pending = pending[os.write(in_w, pending[:65536]) :]
-            except BlockingIOError:
-                pass
-            except OSError:  # the program closed stdin or exited
-                pending = b""
-            if not pending:
-                os.close(in_w)
-                in_w = -1
-    for fd in open_fds + [out_r, err_r]:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    if pidfd >= 0:
-        os.close(pidfd)
-    if in_w >= 0:
-        os.close(in_w)
-    rusage_cpu += _reap_all(blocking=st.isolation == "namespaces")
-    os.set_blocking(err_r2, False)
-    try:
-        exec_error = os.read(err_r2, 4096).decode(errors="replace")
-    except BlockingIOError:
-        exec_error = ""
-    os.close(err_r2)
-    exit_code = sig = None
-    if os.WIFEXITED(status):
-        exit_code = os.WEXITSTATUS(status)
-    elif os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-    return {
-        "name": ph["name"],
-        "exit_code": exit_code,
-        "signal": sig,
-        "timed_out": timed_out,
-        "output_killed": output_killed,
-        "wall_time_s": wall or time.monotonic() - t0,
-        "cpu_time_s": rusage_cpu,
-        "stdout": bufs[out_r].decode("utf-8", errors="replace"),
-        "stderr": bufs[err_r].decode("utf-8", errors="replace"),
-        "stdout_bytes": totals[out_r],
-        "stderr_bytes": totals[err_r],
-        "error": exec_error or None,
-    }
-
-
-def _reap_all(blocking: bool) -> float:
-    """Reap the program's tree. Without namespaces, something that escaped the kill may never exit: give up."""
-    cpu = 0.0
-    give_up = time.monotonic() + 0.5
-    while True:
-        try:
-            pid, _, ru = os.wait4(-1, 0 if blocking else os.WNOHANG)
-        except ChildProcessError:
-            return cpu
-        except InterruptedError:
-            continue
-        if pid == 0:
-            if time.monotonic() > give_up:
-                return cpu
-            time.sleep(0.005)
-            continue
-        cpu += ru.ru_utime + ru.ru_stime
-
-
-def _set_rlimits(ph: dict) -> None:
-    mb = 1 << 20
-    cpu = int(float(ph["timeout"])) + 1
-    limits = [
-        (resource.RLIMIT_CPU, cpu, cpu + 1),
-        (resource.RLIMIT_FSIZE, int(ph["fsize_mb"]) * mb, int(ph["fsize_mb"]) * mb),
-        (resource.RLIMIT_NOFILE, int(ph["nofile"]), int(ph["nofile"])),
-        (resource.RLIMIT_NPROC, int(ph["nproc"]), int(ph["nproc"])),
-        (resource.RLIMIT_CORE, 0, 0),
-        (resource.RLIMIT_DATA, int(ph["memory_mb"]) * mb, int(ph["memory_mb"]) * mb),
-    ]
-    if ph.get("limit_address_space"):
-        limits.append((resource.RLIMIT_AS, int(ph["memory_mb"]) * mb, int(ph["memory_mb"]) * mb))
-    for which, soft, hard in limits:
-        try:
-            resource.setrlimit(which, (soft, hard))
-        except (ValueError, OSError):
-            cur_soft, cur_hard = resource.getrlimit(which)
-            if cur_hard != resource.RLIM_INFINITY:
-                resource.setrlimit(which, (min(soft, cur_hard), cur_hard))
-
-
-def _child(ph: dict, st: State, work: str, in_r: int, out_w: int, err_w: int, report_fd: int) -> None:
-    """C3: become the untrusted program. Any failure is reported on ``report_fd`` and ends with exit 127."""
-    try:
-        os.setsid()
-        os.dup2(in_r, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.dup2(report_fd, 3)
-        os.set_inheritable(3, False)
-        os.closerange(4, 1 << 16)
-        report = 3
-        os.chdir(work)
-        if ph.get("python_inprocess"):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        else:
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
-                signal.signal(sig, signal.SIG_DFL)
-        _set_rlimits(ph)
-        prctl(PR_SET_NO_NEW_PRIVS, 1)
-        if st.isolation == "namespaces" and st.flavor == "userns":
-            drop_all_capabilities()
-        elif st.sandbox_uid is not None:
-            _drop_to(st.sandbox_uid)
-        env = ph["env"]
-        if ph.get("python_inprocess"):
-            os.close(report)
-            gc.enable()
-            _python_inprocess(ph["argv"][1], env)
-        os.execve(ph["argv"][0], ph["argv"], env)
-    except BaseException as exc:
-        try:
-            os.write(3, f"sandbox: cannot start {ph['argv'][0]!r}: {exc}".encode())
-        except OSError:
-            pass
-    os._exit(127)
-
-
-def _python_inprocess(path: str, env: dict) -> None:
-    """Run a Python file in this (forked) interpreter the way ``python -I path`` would, then exit."""
-    import atexit
-    import builtins
-    import types
-
-    os.environ.clear()
-    os.environ.update(env)
-    code = 0
-    try:
-        with open(path, "rb") as f:
-            source = f.read()
-        module = types.ModuleType("__main__")
-        module.__file__ = path
-        module.__builtins__ = builtins
-        sys.modules["__main__"] = module
-        sys.argv = [path]
-        compiled = compile(source, path, "exec", dont_inherit=True)
-        exec(compiled, module.__dict__)
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except BaseException as exc:
-        code = 1
-        _print_exception(exc)
-    try:
-        if "threading" in sys.modules:  # join non-daemon threads, as interpreter shutdown would
-            sys.modules["threading"]._shutdown()  # type: ignore[attr-defined]
-        atexit._run_exitfuncs()
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except BaseException as exc:
-        _print_exception(exc)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-    os._exit(code)
-
-
-def _print_exception(exc: BaseException) -> None:
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # hide our exec frame
-    try:
-        traceback.print_exception(type(exc), exc, tb)
-    except BaseException:
-        os.write(2, f"{type(exc).__name__}\n".encode())
-
-
-def _exit_code(exc: SystemExit) -> int:
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    try:
-        print(exc.code, file=sys.stderr)
-    except BaseException:
-        pass
-    return 1
 
 
 def main() -> None:

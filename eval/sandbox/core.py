@@ -2,7 +2,10 @@
 
 Status semantics (``passed`` is the only success):
 
-- ``passed``: the program (and its tests) exited with code 0.
+- ``passed``: the program (and its tests) exited with code 0, and, when the run was given an ``end_marker``, printed
+  that marker (on stdout or stderr, anywhere in the output, also beyond the kept prefix). The marker is how a test
+  harness proves its last test ran: a program that exits 0 before it (``sys.exit(0)``, ``os._exit(0)``,
+  ``process.exit(0)``, ``std::exit(0)``, ``exit 0`` ...) is ``failed``. :mod:`eval.end_marker` prints it per language.
 - ``failed``: a test said no: an assertion failed (Python/Java ``AssertionError``, Node ``assert``, C/C++
   ``assert()`` abort, Rust ``assert!``/``assert_eq!`` panic, Go ``--- FAIL``) or the program exited non-zero
   without an uncaught error (e.g. ``exit(1)``, Bash ``set -e``).
@@ -70,6 +73,12 @@ class SandboxLimits:
     kill_output_bytes: int = 16 << 20  # total output that gets the program killed (status ``killed``)
     workdir_mb: int = 256  # size of the fresh tmpfs work directory (and of /tmp)
 
+    def __post_init__(self) -> None:
+        # A zero or negative limit would silently mean "no limit" to setrlimit/select: refuse it.
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise ValueError(f"SandboxLimits.{name} must be positive, got {value!r}")
+
 
 @dataclass(frozen=True)
 class ExecutionRequest:
@@ -78,6 +87,7 @@ class ExecutionRequest:
     stdin: str | None = None
     test_code: str | None = None
     limits: SandboxLimits | None = None
+    end_marker: str | None = None  # passed only if the output contains it (see the module docstring)
 
 
 @dataclass
@@ -96,6 +106,7 @@ class ExecutionResult:
     language: str = ""
     isolation: str = ""  # "namespaces" or "rlimits"
     error: str | None = None  # sandbox-side explanation (sandbox_error, output kill, ...)
+    marker_seen: bool | None = None  # None when the run was given no end marker
 
     @property
     def passed(self) -> bool:
@@ -175,12 +186,20 @@ def classify(language: str, phase: dict) -> tuple[Status, str | None]:
     return Status.FAILED, None
 
 
-def _to_result(language: str, resp: dict, limits: SandboxLimits, isolation: str) -> ExecutionResult:
+NO_END_MARKER = "exited with status 0 without printing the end marker: the tests did not run to the end"
+
+
+def _to_result(
+    language: str, resp: dict, limits: SandboxLimits, isolation: str, end_marker: str | None = None
+) -> ExecutionResult:
     if resp.get("error"):
         return ExecutionResult(Status.SANDBOX_ERROR, language=language, isolation=isolation, error=resp["error"])
     phases = resp["phases"]
     last = phases[-1]
     status, note = classify(language, last)
+    marker_seen = bool(last.get("marker_seen")) if end_marker else None
+    if status == Status.PASSED and marker_seen is False:
+        status, note = Status.FAILED, NO_END_MARKER
     compile_time = sum(p["wall_time_s"] for p in phases if p["name"] == "compile")
     return ExecutionResult(
         status=status,
@@ -197,6 +216,7 @@ def _to_result(language: str, resp: dict, limits: SandboxLimits, isolation: str)
         language=language,
         isolation=isolation,
         error=note,
+        marker_seen=marker_seen,
     )
 
 
@@ -334,7 +354,9 @@ def available_languages() -> list[str]:
     return languages.available_languages()
 
 
-def _build_request(language: str, program: str, stdin: str | None, limits: SandboxLimits) -> dict:
+def _build_request(
+    language: str, program: str, stdin: str | None, limits: SandboxLimits, end_marker: str | None = None
+) -> dict:
     lp = languages.plan(language, program, limits.memory_mb, limits.compile_memory_mb)
     phases = []
     for ph in lp.phases:
@@ -361,6 +383,7 @@ def _build_request(language: str, program: str, stdin: str | None, limits: Sandb
         "max_output_bytes": limits.max_output_bytes,
         "kill_output_bytes": limits.kill_output_bytes,
         "workdir_mb": limits.workdir_mb,
+        "end_marker": end_marker,
     }
 
 
@@ -370,8 +393,13 @@ def run_program(
     stdin: str | None = None,
     test_code: str | None = None,
     limits: SandboxLimits | None = None,
+    end_marker: str | None = None,
 ) -> ExecutionResult:
-    """Run one program in the sandbox. Never raises for bad input: problems come back as ``sandbox_error``."""
+    """Run one program in the sandbox. Never raises for bad input: problems come back as ``sandbox_error``.
+
+    With ``end_marker`` the run passes only if it exits 0 *and* its output contains the marker (see the module
+    docstring); the program itself must print it after its last test.
+    """
     limits = limits or SandboxLimits()
     lang = languages.normalize_language(language)
     if lang is None:
@@ -386,9 +414,11 @@ def run_program(
         )
     if not isinstance(code, str) or (test_code is not None and not isinstance(test_code, str)):
         return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error="code and test_code must be strings")
+    if end_marker is not None and (not isinstance(end_marker, str) or len(end_marker) < 8):
+        return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error="end_marker must be a string of >= 8 chars")
     program = code if test_code is None else code + "\n" + test_code
     try:
-        req = _build_request(lang, program, stdin, limits)
+        req = _build_request(lang, program, stdin, limits, end_marker)
     except (OSError, ValueError) as exc:
         return ExecutionResult(Status.SANDBOX_ERROR, language=lang, error=str(exc))
     budget = limits.timeout_s + limits.compile_timeout_s + 30.0
@@ -400,7 +430,7 @@ def run_program(
         resp = z.request(req, budget)
         if resp is not None:
             _POOL.release(z)
-            return _to_result(lang, resp, limits, z.isolation)
+            return _to_result(lang, resp, limits, z.isolation, end_marker)
         died = not z.alive()
         z.proc.kill()  # hung or dead: retire it
         z.close()
@@ -417,7 +447,9 @@ def run_batch(requests: list[ExecutionRequest], workers: int | None = None) -> l
     workers = max(1, min(workers or os.cpu_count() or 1, len(requests)))
 
     def one(r: ExecutionRequest) -> ExecutionResult:
-        return run_program(r.language, r.code, stdin=r.stdin, test_code=r.test_code, limits=r.limits)
+        return run_program(
+            r.language, r.code, stdin=r.stdin, test_code=r.test_code, limits=r.limits, end_marker=r.end_marker
+        )
 
     if workers == 1:
         return [one(r) for r in requests]

@@ -1,0 +1,166 @@
+"""The samples interface of ``eval.run``: what a user hands in is checked before anything runs, and judged as given."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval.benchmarks import load_benchmark
+from eval.run import main
+from eval.samples import SamplesError, read_samples
+
+
+def _write(path, records) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return str(path)
+
+
+def _fails(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"task_id": "HumanEval/0", "completion": None}, "completion must be a string, got NoneType"),
+        ({"task_id": "HumanEval/0", "completion": 3}, "completion must be a string, got int"),
+        ({"task_id": "HumanEval/0", "completion": ["x"]}, "completion must be a string, got list"),
+        (["HumanEval/0", "x"], "expected a JSON object, got list"),
+        ("{not json", "not JSON"),
+        ({"task_id": None, "completion": "x"}, "task_id must be a string"),
+        ({"task_id": "HumanEval/0"}, "expected exactly one of completion or solution"),
+        ({"task_id": "HumanEval/0", "completion": "x", "solution": "y"}, "expected exactly one of"),
+    ],
+)
+def test_malformed_lines_name_file_and_line(tmp_path, bad, message):
+    path = _write(tmp_path / "s.jsonl", [{"task_id": "HumanEval/1", "completion": "    return []\n"}, "", bad])
+    with pytest.raises(SamplesError) as error:
+        read_samples(path)
+    assert str(error.value).startswith(f"{path}:3: ") and message in str(error.value)
+
+
+def test_errors_come_before_any_execution(tmp_path, capsys, benchmarks_dir):
+    out = tmp_path / "out"
+    bad = _write(tmp_path / "bad.jsonl", [{"task_id": "HumanEval/0", "completion": None}])
+    err = _fails(capsys, "--samples", bad, "--tasks", "humaneval", "--output-dir", str(out))
+    assert f"{bad}:1: completion must be a string" in err and "Traceback" not in err
+    assert not (out / "results.json").exists()
+    # ids: unknown to the task, and selected problems without a sample, are errors (not silent 0% or empty code)
+    unknown = _write(
+        tmp_path / "u.jsonl", [{"task_id": "HumanEval/0", "completion": "x"}, {"task_id": "Nope/1", "completion": "x"}]
+    )
+    err = _fails(
+        capsys,
+        "--samples",
+        unknown,
+        "--tasks",
+        "humaneval",
+        "--task-ids",
+        "HumanEval/0",
+        "--output-dir",
+        str(out),
+        "--data-dir",
+        str(benchmarks_dir),
+    )
+    assert "belong to none of the selected tasks: Nope/1" in err
+    missing = _write(tmp_path / "m.jsonl", [{"task_id": "HumanEval/0", "completion": "x"}])
+    err = _fails(
+        capsys,
+        "--samples",
+        missing,
+        "--tasks",
+        "humaneval",
+        "--output-dir",
+        str(out),
+        "--data-dir",
+        str(benchmarks_dir),
+    )
+    assert "no sample for 163 selected problem(s)" in err
+    err = _fails(
+        capsys,
+        "--samples",
+        missing,
+        "--tasks",
+        "humaneval",
+        "--task-ids",
+        "HumanEval/0,HumanEval/999",
+        "--output-dir",
+        str(out),
+        "--data-dir",
+        str(benchmarks_dir),
+    )
+    assert "--task-ids: not in the selected tasks: HumanEval/999" in err
+    err = _fails(capsys, "--model", str(tmp_path / "no-such-model"), "--tasks", "humaneval", "--output-dir", str(out))
+    assert "no such model directory" in err
+    err = _fails(capsys, "--tasks", "humaneval,nonsense", "--output-dir", str(out))
+    assert "unknown task(s) nonsense" in err
+
+
+def test_solution_lines_task_ids_and_report(tmp_path, benchmarks_dir):
+    problems = {p.task_id: p for p in load_benchmark("humaneval", benchmarks_dir)}
+    chosen = ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    # EvalPlus-style: a complete program per line (prompt + body), one right and one wrong per problem
+    lines = []
+    for task_id in chosen:
+        p = problems[task_id]
+        lines.append({"task_id": task_id, "solution": p.prompt + p.canonical_solution})
+        lines.append({"task_id": task_id, "solution": p.prompt + "    return None\n"})
+    samples = _write(tmp_path / "solutions.jsonl", lines)
+    out = tmp_path / "out"
+    args = ["--samples", samples, "--tasks", "humaneval", "--task-ids", ",".join(chosen), "--n-samples", "2"]
+    assert main([*args, "--output-dir", str(out), "--data-dir", str(benchmarks_dir)]) == 0
+    result = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
+    assert result["num_problems"] == 3 and result["pass@1"] == pytest.approx(0.5) and result["pass@2"] == 1.0
+    report = (out / "results.md").read_text()
+    assert "Seed-Coder-8B" not in report and "not of a model run" in report
+    # the same programs as completions (the body only) score the same
+    completions = _write(
+        tmp_path / "completions.jsonl",
+        [{"task_id": t, "completion": problems[t].canonical_solution} for t in chosen],
+    )
+    out2 = tmp_path / "out2"
+    assert (
+        main(
+            [
+                "--samples",
+                completions,
+                "--tasks",
+                "humaneval",
+                "--task-ids",
+                ",".join(chosen),
+                "--output-dir",
+                str(out2),
+                "--data-dir",
+                str(benchmarks_dir),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out2 / "results.json").read_text())["tasks"]["humaneval"]["pass@1"] == 1.0
+
+
+def test_help_and_argument_checks_import_nothing_heavy():
+    code = (
+        "import sys\nfrom eval import run\nrun.build_parser().format_help()\n"
+        "try:\n    run.selected_tasks(run.build_parser().parse_args(['--tasks', 'x', '--output-dir', 'o']))\n"
+        "except run.UsageError:\n    pass\n"
+        "print(sorted(m for m in ('lighteval', 'torch', 'transformers', 'datasets') if m in sys.modules))\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_limit_picks_problems_and_missing_samples_are_an_error(tmp_path, capsys, benchmarks_dir):
+    """--limit N: lighteval's seeded subset, not the first N; samples for other problems do not fill it silently."""
+    first = _write(tmp_path / "first.jsonl", [{"task_id": "HumanEval/0", "completion": "    return False\n"}])
+    common = ["--tasks", "humaneval", "--data-dir", str(benchmarks_dir), "--output-dir", str(tmp_path / "out")]
+    err = _fails(capsys, "--samples", first, "--limit", "3", *common)
+    assert "no sample for" in err and "selected problem(s)" in err and "Traceback" not in err
