@@ -192,12 +192,14 @@ def run_fim(config: FimStageConfig, command: str | None = None) -> dict | None:
     return run_stage(stage_runs(config), config.executor, output, "fim")
 
 
-def add_fim_arguments(parser: argparse.ArgumentParser, rate_flag: str = "--rate", default_rate: float = 0.5) -> None:
-    """The FIM flags (shared with ``datatrove_pipelines.tokenize``, where the rate is ``--fim-rate``)."""
-    parser.add_argument(rate_flag, dest="fim_rate", type=float, default=default_rate, help="share of FIM documents")
-    parser.add_argument("--fim-seed", "--seed", dest="fim_seed", type=int, default=0, help="seed of the draws")
-    parser.add_argument("--mode", dest="fim_mode", choices=FIM_MODES, default="spm")
-    parser.add_argument("--min-chars", dest="fim_min_chars", type=int, default=FimConfig.min_chars)
+def add_fim_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The FIM flags: ``--rate --seed --mode --min-chars`` here; with ``prefix="fim-"`` (in
+    ``datatrove_pipelines.tokenize``) ``--fim-rate --fim-seed --fim-mode --fim-min-chars``, rate 0 by default."""
+    default_rate = 0.0 if prefix else FimConfig.rate
+    parser.add_argument(f"--{prefix}rate", dest="fim_rate", type=float, default=default_rate, help="share of FIM docs")
+    parser.add_argument(f"--{prefix}seed", dest="fim_seed", type=int, default=0, help="seed of the FIM draws")
+    parser.add_argument(f"--{prefix}mode", dest="fim_mode", choices=FIM_MODES, default="spm")
+    parser.add_argument(f"--{prefix}min-chars", dest="fim_min_chars", type=int, default=FimConfig.min_chars)
 
 
 def fim_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> FimConfig:

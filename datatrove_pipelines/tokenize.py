@@ -1,7 +1,7 @@
 """Tokenization into datatrove token shards, one folder per source (paper §4's last step before pretraining).
 
     python -m datatrove_pipelines.tokenize --input [NAME=]DOCS [[NAME=]DOCS ...] --tokenizer PATH_OR_ID --output DIR \\
-        [--fim-rate 0.5 --fim-seed 0 --mode spm] [--max-tokens-per-file N] [--seed 0]
+        [--fim-rate 0.5 --fim-seed 0 --fim-mode spm] [--max-tokens-per-file N] [--seed 0]
 
 Each source (a documents folder, or a run folder with ``kept/``; NAME defaults to the folder's name) is tokenized by
 datatrove's own ``DocumentTokenizer`` into ``DIR/<NAME>/``: ``<NAME>_<rank>_doc_shuffled.ds`` (token ids, uint16 or
@@ -211,7 +211,7 @@ def parse_args(argv: list[str] | None = None) -> TokenizeConfig:
     parser.add_argument("--max-tokens-per-file", type=int, default=None, help="split shards above this many tokens")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle within shards")
     parser.add_argument("--batch-size", type=int, default=1000, help="documents per encode_batch call")
-    add_fim_arguments(parser, rate_flag="--fim-rate", default_rate=0.0)
+    add_fim_arguments(parser, prefix="fim-")
     args = parse_stage_args(parser, argv)
     try:
         return TokenizeConfig(
