@@ -194,17 +194,21 @@ def run_fim(config: FimStageConfig, command: str | None = None) -> dict | None:
 
 def add_fim_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """The FIM flags: ``--rate --seed --mode --min-chars`` here; with ``prefix="fim-"`` (in
-    ``datatrove_pipelines.tokenize``) ``--fim-rate --fim-seed --fim-mode --fim-min-chars``, rate 0 by default."""
+    ``datatrove_pipelines.tokenize``) ``--fim-rate --fim-seed --fim-mode --fim-min-chars``, rate 0 by default.
+    Their destinations are the flag names, so ``--config`` YAML keys are the flags too."""
     default_rate = 0.0 if prefix else FimConfig.rate
-    parser.add_argument(f"--{prefix}rate", dest="fim_rate", type=float, default=default_rate, help="share of FIM docs")
-    parser.add_argument(f"--{prefix}seed", dest="fim_seed", type=int, default=0, help="seed of the FIM draws")
-    parser.add_argument(f"--{prefix}mode", dest="fim_mode", choices=FIM_MODES, default="spm")
-    parser.add_argument(f"--{prefix}min-chars", dest="fim_min_chars", type=int, default=FimConfig.min_chars)
+    parser.add_argument(f"--{prefix}rate", type=float, default=default_rate, help="share of FIM documents")
+    parser.add_argument(f"--{prefix}seed", type=int, default=0, help="seed of the FIM draws")
+    parser.add_argument(f"--{prefix}mode", choices=FIM_MODES, default="spm")
+    parser.add_argument(f"--{prefix}min-chars", type=int, default=FimConfig.min_chars)
 
 
-def fim_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> FimConfig:
+def fim_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: str = "") -> FimConfig:
+    def value(name: str):
+        return getattr(args, f"{prefix}{name}".replace("-", "_"))
+
     try:
-        return FimConfig(rate=args.fim_rate, seed=args.fim_seed, mode=args.fim_mode, min_chars=args.fim_min_chars)
+        return FimConfig(rate=value("rate"), seed=value("seed"), mode=value("mode"), min_chars=value("min-chars"))
     except ValueError as error:
         parser.error(str(error))
 

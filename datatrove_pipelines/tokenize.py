@@ -218,7 +218,7 @@ def parse_args(argv: list[str] | None = None) -> TokenizeConfig:
             sources=[parse_source(spec) for spec in args.input],
             output_dir=args.output,
             tokenizer=args.tokenizer,
-            fim=fim_config_from_args(parser, args),
+            fim=fim_config_from_args(parser, args, prefix="fim-"),
             max_tokens_per_file=args.max_tokens_per_file,
             seed=args.seed,
             batch_size=args.batch_size,

@@ -170,3 +170,26 @@ def test_wrong_usage(sources, tiny_model_dir, tmp_path):
     assert "cannot load tokenizer" in str(raised.value)
     with pytest.raises(SystemExit):  # two sources with one name
         main(["--input", f"a={root / 'json_pkg'}", f"a={root / 'python'}", "--tokenizer", "x", "--output", "o"])
+
+
+@pytest.mark.parametrize("stage", ["high_quality", "repo_context", "fim", "tokenize"])
+def test_yaml_recipes_parse_with_their_stage(stage):
+    """recipes/tiny/<stage>.yaml: every key is a flag of the stage (unknown keys are errors)."""
+    import argparse
+    import importlib
+
+    from datatrove_pipelines.stage import parse_stage_args
+
+    module = importlib.import_module(f"datatrove_pipelines.{stage}")
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "tiny" / f"{stage}.yaml")
+    if hasattr(module, "parse_args"):
+        assert module.parse_args(["--config", recipe]) is not None
+        return
+    parser = argparse.ArgumentParser()
+    from datatrove_pipelines.fim import add_fim_arguments
+    from datatrove_pipelines.stage import add_stage_arguments
+
+    add_stage_arguments(parser)
+    add_fim_arguments(parser)
+    args = parse_stage_args(parser, ["--config", recipe])
+    assert (args.rate, args.mode) == (0.5, "spm")
