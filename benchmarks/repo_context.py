@@ -4,7 +4,7 @@
 
 Files: this Python's standard library ``.py`` files (each top-level package one repository, the loose modules one
 more) plus the C headers under /usr/include when present (each top-level folder one repository), up to
-``--limit-mb``. Baseline: read each file from disk and parse it with its tree-sitter grammar (the floor of any
+``--limit-mb``, files of at most 64 KB (so that none is over the 32K-token budget and skipped). Baseline: read each file from disk and parse it with its tree-sitter grammar (the floor of any
 tree-sitter import resolution). Stage: the whole pipeline with one task in this process — reading the JSONL documents,
 the file checks, the bucket files, the import queries and resolution, ordering, splitting, writing the repository
 documents, stats.json. Tokens are estimated (bytes/3) unless ``--tokenizer`` is given. Baseline and stage alternate
@@ -32,6 +32,9 @@ from datatrove_pipelines.repo_context import RepoContextConfig, run_repo_context
 from datatrove_pipelines.repo_context.imports import grammar_of  # noqa: E402
 
 
+MAX_FILE_BYTES = 64_000
+
+
 def corpus(limit_bytes: int) -> list[tuple[Path, str, str]]:
     """(file, repository, path inside it) for stdlib .py files and /usr/include headers."""
     files: list[tuple[Path, str, str]] = []
@@ -46,7 +49,7 @@ def corpus(limit_bytes: int) -> list[tuple[Path, str, str]]:
             if "site-packages" in relative.parts or "__pycache__" in relative.parts or not path.is_file():
                 continue
             size = path.stat().st_size
-            if not size:
+            if not size or size > MAX_FILE_BYTES:  # every file fits the budget: the stage must parse them all
                 continue
             repo = f"{name}/{relative.parts[0]}" if len(relative.parts) > 1 else f"{name}/_root"
             inner = "/".join(relative.parts[1:]) if len(relative.parts) > 1 else relative.name
@@ -114,6 +117,8 @@ def main() -> None:
         for repeat in range(args.repeats):
             base_seconds = baseline(files)
             stage_seconds, stats = stage(docs, Path(scratch) / f"out{repeat}", args.tokenizer)
+            if stats["total"]["docs_kept"] != len(files):
+                raise SystemExit(f"the stage kept {stats['total']['docs_kept']} of {len(files)} files")
             ratio = base_seconds / stage_seconds
             ratios.append(ratio)
             print(
