@@ -298,3 +298,19 @@ def test_wrong_usage(tmp_path):
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(folder), "--output", str(tmp_path / "o"), "--tokenizer", str(tmp_path / "nope")])
     assert "cannot load tokenizer" in str(raised.value)
+
+
+@pytest.mark.slow
+def test_more_tasks_and_a_rerun_give_the_same_documents(tmp_path):
+    """Buckets by repository: two tasks build the same documents as one; a re-run into the same folder skips the
+    completed tasks and duplicates nothing."""
+    docs = file_docs("acme/tool", TEST_REPO) + file_docs("r/other", {"a.py": "import b\n", "b.py": "B = 1\n"})
+    folder = write_docs(tmp_path / "in", docs)
+    main(["--input", str(folder), "--output", str(tmp_path / "one")])
+    main(["--input", str(folder), "--output", str(tmp_path / "two"), "--tasks", "2"])
+    main(["--input", str(folder), "--output", str(tmp_path / "two"), "--tasks", "2"])  # the re-run
+    one = sorted((d["id"], d["text"]) for d in read_docs(tmp_path / "one" / "kept"))
+    two = sorted((d["id"], d["text"]) for d in read_docs(tmp_path / "two" / "kept"))
+    assert one == two and len(one) == 2
+    stats = json.loads((tmp_path / "two" / "stats.json").read_text())
+    assert stats["total"]["docs_in"] == len(docs) == stats["total"]["docs_kept"]
