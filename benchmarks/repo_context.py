@@ -31,7 +31,6 @@ from datatrove_pipelines.languages import resolve_language  # noqa: E402
 from datatrove_pipelines.repo_context import RepoContextConfig, run_repo_context  # noqa: E402
 from datatrove_pipelines.repo_context.imports import grammar_of  # noqa: E402
 
-
 MAX_FILE_BYTES = 64_000
 
 
