@@ -110,6 +110,16 @@ def test_unscored_and_empty_files_among_scored_ones_are_excluded_with_reasons(tm
     ]
 
 
+def test_no_commented_file_to_seed_from_is_a_clear_error(tmp_path):
+    docs = [
+        {"text": f"x{i} = {i}\n", "id": str(i), "metadata": {"quality_score": 5.0, "path": f"m{i}.py"}}
+        for i in range(20)
+    ]
+    with pytest.raises(SystemExit) as raised:
+        main(["--input", str(write_docs(tmp_path / "in", docs)), "--output", str(tmp_path / "out")])
+    assert "no seed candidates" in str(raised.value)
+
+
 def test_comment_ratio_counts_comments_and_docstrings_not_strings():
     counter = CommentCounter()
     code = 'x = "# not a comment"\ny = """not a docstring either"""\n'

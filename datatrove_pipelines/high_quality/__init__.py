@@ -39,6 +39,7 @@ from datatrove_pipelines.high_quality.comments import CommentCounter
 from datatrove_pipelines.high_quality.rounds import (
     Candidate,
     HighQualityConfig,
+    NoSeedsError,
     plot_rounds,
     positive_probabilities,
     reports_as_dicts,
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     try:
         stats = run_high_quality(config, command_line("datatrove_pipelines.high_quality", argv))
-    except MissingQualityScoreError as error:
+    except (MissingQualityScoreError, NoSeedsError) as error:
         raise SystemExit(f"error: {error}") from None
     if stats is not None:
         print(format_funnel(stats))

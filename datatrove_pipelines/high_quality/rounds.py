@@ -26,6 +26,10 @@ from datatrove_pipelines.quality.scorer import fasttext_text
 POSITIVE, NEGATIVE = "__label__hq", "__label__other"
 
 
+class NoSeedsError(ValueError):
+    """Nothing qualifies as a seed: no file has enough comments/docstrings."""
+
+
 @dataclass
 class HighQualityConfig:
     rounds: int = 3
@@ -196,7 +200,9 @@ def run_rounds(candidates: list[Candidate], config: HighQualityConfig, model_dir
     heldout = [c for c in candidates if c.heldout]
     seeds = select_seeds(pool, config)
     if not seeds:
-        raise ValueError("no seed candidates: no file has comments/docstrings above --min-comment-ratio")
+        raise NoSeedsError(
+            f"no seed candidates among {len(pool)} files: none has comments/docstrings above --min-comment-ratio"
+        )
     cutoffs = target_cutoffs(pool, config)
     truth = [is_target(c, cutoffs, config) for c in heldout]
     scores = [c.quality_score for c in pool]
