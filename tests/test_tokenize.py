@@ -193,3 +193,14 @@ def test_yaml_recipes_parse_with_their_stage(stage):
     add_fim_arguments(parser)
     args = parse_stage_args(parser, ["--config", recipe])
     assert (args.rate, args.mode) == (0.5, "spm")
+
+
+def test_max_tokens_per_file_splits_shards_at_document_boundaries(sources, tiny_model_dir, tmp_path):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    source = sources["root"] / "json_pkg"
+    args = ["--input", str(source), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "out")]
+    main([*args, "--max-tokens-per-file", "8000"])
+    folder = tmp_path / "out" / "json_pkg"
+    assert len(list(folder.glob("*.ds"))) > 1
+    docs = read_back(folder, tokenizer.eos_token_id)
+    assert sorted(tokenizer.decode(ids[:-1]) for ids in docs) == sorted(doc["text"] for doc in sources["json_pkg"])

@@ -147,8 +147,9 @@ class HighQualityStageConfig:
         return os.path.join(self.output_dir, "work", "rounds.json")
 
 
-def read_candidates(folder: str, limit: int, seed: int) -> list[Candidate]:
-    """The prepared files as candidates; a seeded reservoir sample of ``limit`` when there are more."""
+def read_candidates(folder: str, limit: int, seed: int, max_chars: int) -> list[Candidate]:
+    """The prepared files as candidates; a seeded reservoir sample of ``limit`` when there are more. Only the first
+    ``max_chars`` characters are kept (all fastText sees), so memory is bounded by ``limit × max_chars``."""
     reader = JsonlReader(folder, glob_pattern="*.jsonl", compression=None)
     sample: list[Candidate] = []
     rng = random.Random(seed)
@@ -156,7 +157,7 @@ def read_candidates(folder: str, limit: int, seed: int) -> list[Candidate]:
         candidate = Candidate(
             id=str(doc.id),
             language=language_of(doc),
-            text=doc.text,
+            text=doc.text[:max_chars],
             quality_score=float(doc.metadata[SCORE_KEY]),
             comment_ratio=float(doc.metadata.get("comment_ratio", 0.0)),
         )
@@ -181,7 +182,7 @@ class TrainRoundsStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         config = self.config
-        candidates = read_candidates(config.prepared_dir, config.max_pool_docs, config.hq.seed)
+        candidates = read_candidates(config.prepared_dir, config.max_pool_docs, config.hq.seed, config.hq.max_chars)
         result = run_rounds(candidates, config.hq, config.models_dir)
         with open(config.rounds_path, "w") as handle:
             json.dump(
