@@ -314,3 +314,11 @@ def test_more_tasks_and_a_rerun_give_the_same_documents(tmp_path):
     assert one == two and len(one) == 2
     stats = json.loads((tmp_path / "two" / "stats.json").read_text())
     assert stats["total"]["docs_in"] == len(docs) == stats["total"]["docs_kept"]
+
+
+def test_careless_paths_are_normalised(tmp_path):
+    docs = file_docs("r/paths", {"./x//y.py": "Y = 1\n", "x\\z.py": "from x import y\n", "/top.py": "T = 0\n"})
+    out = tmp_path / "out"
+    main(["--input", str(write_docs(tmp_path / "in", docs)), "--output", str(out)])
+    [document] = read_docs(out / "kept")
+    assert document["metadata"]["files"] == ["top.py", "x/y.py", "x/z.py"]

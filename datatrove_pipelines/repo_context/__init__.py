@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+import posixpath
 import random
 import sys
 from collections import Counter
@@ -250,7 +251,7 @@ class RepoAssembler(FunnelMixin, PipelineStep):
         files = sorted(files, key=lambda doc: (doc.metadata["path"], str(doc.id)))
         unique: dict[str, Document] = {}
         for doc in files:
-            path = doc.metadata["path"].strip().lstrip("/")
+            path = posixpath.normpath(doc.metadata["path"].strip().replace("\\", "/")).lstrip("/")
             if path in unique:
                 outcome.excluded.append((doc, "duplicate_path"))
             else:
