@@ -47,6 +47,8 @@ from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.tokenizer import MissingFimTokensError, fim_token_ids, load_tokenizer, tokenizer_json
 from datatrove_pipelines.writers import exclusion_writer
 
+UPLOAD = ("*/*.ds", "*/*.ds.index", "*/*.ds.metadata", "stats.json", "README.md")  # what --push-to-hub uploads
+
 SHARD_SUFFIX = ".ds"
 
 
@@ -178,6 +180,15 @@ def add_source_stats(config: TokenizeConfig) -> dict:
     return stats
 
 
+def push_outputs(config, upload=None) -> None:
+    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
+    if config.push_to_hub and config.executor.executor != "slurm":
+        from datatrove_pipelines.hub import push_to_hub
+
+        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
+        print(f"pushed to {url}")
+
+
 CARD_DESCRIPTION = """Token shards for pretraining in datatrove's format (`.ds` token ids, `.ds.index` document ends,
 `.ds.metadata`), one folder per source, readable by datatrove's `DatatroveFolderDataset` and nanotron's `Nanoset`.
 Every document ends with the tokenizer's EOS token; documents are shuffled within each shard; with a FIM rate, that
@@ -196,9 +207,15 @@ def run_tokenize(config: TokenizeConfig, command: str | None = None) -> dict | N
         "sources": [source.name for source in config.sources],
     }
     card = StageCard("Token shards", CARD_DESCRIPTION, settings, data_files="*/*.ds")
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
+    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
+    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
+    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
     stats = run_stage(stage_runs(config, tokenizer.eos_token), config.executor, output, "tokenize")
-    return None if stats is None else add_source_stats(config)
+    if stats is None:
+        return None
+    stats = add_source_stats(config)
+    push_outputs(config)
+    return stats
 
 
 def parse_args(argv: list[str] | None = None) -> TokenizeConfig:

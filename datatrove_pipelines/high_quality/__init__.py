@@ -61,6 +61,8 @@ from datatrove_pipelines.stage import (
 from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
+UPLOAD = ("kept/*", "models/model.bin", "rounds.png", "stats.json", "README.md")  # what --push-to-hub uploads
+
 SCORE_KEY = "quality_score"
 SCORE_COMMAND = "python -m datatrove_pipelines.quality score --input DOCS --scorer SCORER --output SCORED"
 
@@ -244,6 +246,15 @@ def stage_runs(config: HighQualityStageConfig) -> list[StageRun]:
     ]
 
 
+def push_outputs(config, upload=None) -> None:
+    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
+    if config.push_to_hub and config.executor.executor != "slurm":
+        from datatrove_pipelines.hub import push_to_hub
+
+        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
+        print(f"pushed to {url}")
+
+
 CARD_DESCRIPTION = """A high-quality subset of scored code files, selected as in Seed-Coder (paper §4): seeds per language
 by model quality score and comment/docstring ratio, a fastText classifier trained against random and hard negatives
 (high score without comments/docstrings; recalls with a low score) over several rounds, each adding its confident
@@ -254,7 +265,9 @@ def run_high_quality(config: HighQualityStageConfig, command: str | None = None)
     check_scored_input(config.input)
     settings = dataclasses.asdict(config.hq) | {"max_pool_docs": config.max_pool_docs}
     card = StageCard("High-quality code subset", CARD_DESCRIPTION, settings)
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
+    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
+    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
+    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
     stats = run_stage(stage_runs(config), config.executor, output, "high_quality")
     if stats is None:
         return None
@@ -264,6 +277,7 @@ def run_high_quality(config: HighQualityStageConfig, command: str | None = None)
     plot_rounds(rounds["rounds"], os.path.join(config.output_dir, "rounds.png"))
     with open(os.path.join(config.output_dir, "stats.json"), "w") as handle:
         json.dump(stats, handle, indent=2)
+    push_outputs(config)
     return stats
 
 

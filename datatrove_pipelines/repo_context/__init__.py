@@ -68,6 +68,8 @@ from datatrove_pipelines.stage import (
 from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
+UPLOAD = ("kept/*", "stats.json", "README.md")  # what --push-to-hub uploads
+
 REPO_NAME = "<repo_name>"
 FILE_SEP = "<file_sep>"
 BYTES_PER_TOKEN_ESTIMATE = 3
@@ -377,6 +379,15 @@ def stage_runs(config: RepoContextConfig) -> list[StageRun]:
     return [StageRun("group", group), StageRun("assemble", assemble, buckets)]
 
 
+def push_outputs(config, upload=None) -> None:
+    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
+    if config.push_to_hub and config.executor.executor != "slurm":
+        from datatrove_pipelines.hub import push_to_hub
+
+        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
+        print(f"pushed to {url}")
+
+
 CARD_DESCRIPTION = """Repository-level documents for long-context pretraining, as in Seed-Coder (paper §4): the files of
 each repository concatenated into one document (`<repo_name>REPO` then `<file_sep>PATH` + content per file), Python,
 Java, C/C++ and JavaScript/TypeScript files in dependency order (tree-sitter import resolution, cycles broken
@@ -389,13 +400,16 @@ def run_repo_context(config: RepoContextConfig, command: str | None = None) -> d
     settings = {k: v for k, v in asdict(config).items() if k not in ("input", "output_dir", "executor", "push_to_hub")}
     settings["format"] = {"repo_header": repo_header("REPO"), "file_header": f"{FILE_SEP}PATH\\n"}
     card = StageCard("Repository-level code documents", CARD_DESCRIPTION, settings)
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
+    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
+    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
+    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
     stats = run_stage(stage_runs(config), config.executor, output, "repo_context")
     if stats is None:
         return None
     stats["repositories"] = collect_counters(output.logging_dir("assemble"))
     with open(os.path.join(config.output_dir, "stats.json"), "w") as handle:
         json.dump(stats, handle, indent=2)
+    push_outputs(config)
     return stats
 
 
