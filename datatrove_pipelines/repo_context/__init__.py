@@ -42,6 +42,7 @@ import math
 import os
 import posixpath
 import random
+import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,7 @@ UPLOAD = ("kept/*", "stats.json", "README.md")  # what --push-to-hub uploads
 REPO_NAME = "<repo_name>"
 FILE_SEP = "<file_sep>"
 BYTES_PER_TOKEN_ESTIMATE = 3
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0e-\x1f]")  # control characters other than \t \n \v \f \r
 COUNTER_PREFIX = "repo_context/"
 
 
@@ -125,8 +127,7 @@ class RepoFileFilter(FunnelFilter):
         except UnicodeEncodeError:
             return "invalid_unicode"
         head = doc.text[:8192]
-        controls = sum(1 for ch in head if ord(ch) < 32 and ch not in "\n\r\t\f\v")
-        if "\x00" in head or controls > 0.1 * len(head):
+        if "\x00" in head or len(CONTROL_CHARACTERS.findall(head)) > 0.1 * len(head):
             return "binary"
         return None
 
