@@ -5,7 +5,8 @@ dependency order, cut into parts within the context budget.
         [--tokenizer PATH_OR_ID] [--min-mean-quality 6.0] [--seed 0] [--tasks N]
 
 Two datatrove runs: ``group`` (N tasks) checks each file and sends it to one of N buckets by a hash of
-``metadata.repo``; ``assemble`` (one task per bucket) builds each repository's documents:
+``metadata.repo``; ``assemble`` (one task per bucket) builds each repository's documents (with ``--tasks 1``, one run
+that hands the checked files to the assembler in memory):
 
 - Python, Java, C/C++ (and CUDA), JavaScript/TypeScript files are ordered by their import graph (see
   :mod:`.imports`, :mod:`.order`): what a file imports comes first; import cycles are broken deterministically and
@@ -212,8 +213,14 @@ class RepoAssembler(FunnelMixin, PipelineStep):
         self.extractor = ImportExtractor()
         self.counter = TokenCounter(config.tokenizer)
 
-    def read_bucket(self, rank: int) -> dict[str, list[Document]]:
+    def read_bucket(self, rank: int, data: DocumentsPipeline = None) -> dict[str, list[Document]]:
+        """The files of this task's bucket by repository: from ``data`` when the stage runs as one task (no bucket
+        files), else from ``work/groups/<rank>/``."""
         repos: dict[str, list[Document]] = {}
+        if data is not None:
+            for doc in data:
+                repos.setdefault(doc.metadata["repo"], []).append(doc)
+            return repos
         for path in sorted(glob.glob(os.path.join(self.config.groups_dir, f"{rank:05d}", "*.jsonl"))):
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
@@ -227,7 +234,7 @@ class RepoAssembler(FunnelMixin, PipelineStep):
         if writer is not None:
             writer.__enter__()
         try:
-            for repo, files in sorted(self.read_bucket(rank).items()):
+            for repo, files in sorted(self.read_bucket(rank, data).items()):
                 for doc in files:
                     self.funnel_in(doc)
                 outcome = RepoOutcome()
@@ -367,16 +374,19 @@ def collect_counters(logging_dir: str) -> dict[str, int]:
 
 
 def stage_runs(config: RepoContextConfig) -> list[StageRun]:
+    """``group`` then ``assemble``; with one task a single run, the files going to the assembler in memory."""
     buckets = config.executor.tasks
-    group = [
+    checks = [
         documents_reader(config.input),
         RepoFileFilter(exclusion_writer(config.output_dir, "repo_files")),
-        RepoPartitioner(config.groups_dir, buckets),
     ]
     assemble = [
         RepoAssembler(config, exclusion_writer(config.output_dir, "repo_context")),
         kept_writer(config.output_dir),
     ]
+    if buckets == 1:
+        return [StageRun("assemble", checks + assemble, 1)]
+    group = [*checks, RepoPartitioner(config.groups_dir, buckets)]
     return [StageRun("group", group), StageRun("assemble", assemble, buckets)]
 
 
