@@ -1,8 +1,9 @@
 """Build a tiny Seed-Coder-shaped model (random Llama + a BPE tokenizer trained on local code) for CPU runs.
 
 Why: every stage (scoring, training, evaluation) must run end to end on a laptop and in tests with no Hub access.
-The tokenizer carries the same special tokens as Seed-Coder (bos, eos, pad, the three SPM FIM tokens) and a chat
-template, so code written against it works unchanged with the released 8B models.
+The tokenizer (trained by ``datatrove_pipelines.tokenizer``, the one tokenizer home) carries the same special tokens
+as Seed-Coder (bos, eos, pad, the three SPM FIM tokens) and a chat template, so code written against it works
+unchanged with the released 8B models.
 
     python -m recipes.tiny_model --output outputs/tiny-model [--corpus DIR ...]
 """
@@ -14,26 +15,36 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from datatrove_pipelines.tokenizer import (
+    BOS_TOKEN,
+    CHAT_TEMPLATE,
+    EOS_TOKEN,
+    FIM_MIDDLE_TOKEN,
+    FIM_PREFIX_TOKEN,
+    FIM_SUFFIX_TOKEN,
+    PAD_TOKEN,
+    SPECIAL_TOKENS,
+    UNK_TOKEN,
+    train_tokenizer,
+)
 from recipes.local_code import stdlib_python_files
 
-BOS_TOKEN = "<[begin▁of▁sentence]>"
-PAD_TOKEN = "<[pad]>"
-EOS_TOKEN = "<[end▁of▁sentence]>"
-UNK_TOKEN = "<[unk]>"
-# Seed-Coder's SPM fill-in-the-middle tokens (facts §4): <[fim-suffix]>SUFFIX<[fim-prefix]>PREFIX<[fim-middle]>MIDDLE
-FIM_SUFFIX_TOKEN = "<[fim-suffix]>"
-FIM_PREFIX_TOKEN = "<[fim-prefix]>"
-FIM_MIDDLE_TOKEN = "<[fim-middle]>"
-# Order fixes the ids: bos 0, pad 1, eos 2 as in Seed-Coder's released config.
-SPECIAL_TOKENS = [BOS_TOKEN, PAD_TOKEN, EOS_TOKEN, UNK_TOKEN, FIM_SUFFIX_TOKEN, FIM_PREFIX_TOKEN, FIM_MIDDLE_TOKEN]
-
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
+# The tokens, the chat template and the tokenizer training live in their one home, datatrove_pipelines.tokenizer;
+# re-exported here because callers import them from the tiny model.
+__all__ = [
+    "BOS_TOKEN",
+    "CHAT_TEMPLATE",
+    "EOS_TOKEN",
+    "FIM_MIDDLE_TOKEN",
+    "FIM_PREFIX_TOKEN",
+    "FIM_SUFFIX_TOKEN",
+    "PAD_TOKEN",
+    "SPECIAL_TOKENS",
+    "UNK_TOKEN",
+    "TinyModelConfig",
+    "build_tiny_model",
+    "train_tokenizer",
+]
 
 
 @dataclass
@@ -57,33 +68,6 @@ def _iter_texts(files: Iterable[Path]) -> Iterator[str]:
             yield path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer with Seed-Coder's special tokens, wrapped for transformers."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE(unk_token=None))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        pad_token=PAD_TOKEN,
-        unk_token=UNK_TOKEN,
-        additional_special_tokens=[FIM_SUFFIX_TOKEN, FIM_PREFIX_TOKEN, FIM_MIDDLE_TOKEN],
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
 
 
 def build_tiny_model(
