@@ -66,7 +66,9 @@ def model_kwargs(model_args: trl.ModelConfig, training_args) -> dict[str, Any]:
     quantization = trl.get_quantization_config(model_args)
     if quantization is not None:
         kwargs["quantization_config"] = quantization
-    if getattr(training_args, "gradient_checkpointing", False):
+    if getattr(training_args, "gradient_checkpointing", False) or getattr(
+        training_args, "activation_checkpointing", False
+    ):
         kwargs["use_cache"] = False
     return kwargs
 
