@@ -106,10 +106,14 @@ def test_unreachable_generator_excludes_with_a_reason(tmp_path, benchmarks_dir):
 def test_code_block_syntax_filter_and_answer_parsing():
     step = CodeBlockSyntaxFilter()
     good = Document(
-        "x", "a", {"language": "python", "messages": [{"role": "assistant", "content": "```python\nx = 1\n```"}]}
+        "x",
+        "a",
+        metadata={"language": "python", "messages": [{"role": "assistant", "content": "```python\nx = 1\n```"}]},
     )
     bad = Document(
-        "y", "b", {"language": "python", "messages": [{"role": "assistant", "content": "```python\ndef (:\n```"}]}
+        "y",
+        "b",
+        metadata={"language": "python", "messages": [{"role": "assistant", "content": "```python\ndef (:\n```"}]},
     )
     assert step.check(good) is None and step.check(bad) == "syntax_error"
     parsed = parse_answer(answer(RIGHT), "python")
