@@ -86,10 +86,14 @@ def test_cpp_reference_one_wrong_zero_and_exit_before_tests():
         "int add(int a, int b) { return a + b; }\nstruct Quit { Quit() { std::exit(0); } } quit_before_main;",
         "int add(int a, int b) { return a * b; }",  # passes add(2, 2) only
         "int add(int a, int b) { return a + }",
+        "int add(int a, int b) { volatile int spin = 1; while (spin) {} return a + b; }",
+        "#include <unistd.h>\nint add(int a, int b) { while (true) fork(); return 0; }",
     ]
-    runs = run_tests(solutions, [tests] * len(solutions))
+    runs = run_tests(solutions, [CodeTests("cpp", tests.tests, timeout_s=4.0)] * len(solutions))
     assert [r.fraction for r in runs[:3]] == [1.0, 0.0, 0.0]
     assert runs[3].passed == 1 and runs[4].status == "compile_error"
+    assert runs[5].passed == 0 and runs[5].status == "timeout"  # infinite loop: bounded by the time limit
+    assert runs[6].passed == 0  # fork bomb: bounded by the process limit and the time limit
 
 
 @pytest.mark.skipif("javascript" not in available_languages(), reason="no node in this environment")
@@ -131,3 +135,14 @@ def test_grpo_code_execution_reward_and_format(caplog):
         0.0,
     ]
     assert format_reward(["<think>plan</think>\n```python\nx = 1\n```"]) == [1.0]
+
+
+@pytest.mark.skipif("cpp" not in available_languages(), reason="no g++ in this environment")
+def test_grpo_code_execution_reward_in_cpp():
+    reward = CodeExecutionReward(timeout_s=8.0)
+    completions = [
+        "```cpp\nint add(int a, int b) { return a + b; }\n```",
+        "```cpp\nint add(int a, int b) { return 0; }\n```",
+    ]
+    tests = [["assert(add(1, 2) == 3);", "assert(add(0, 0) == 0);"]] * 2
+    assert reward(completions, tests=tests, language=["cpp", "cpp"]) == [1.0, 0.5]
