@@ -77,3 +77,49 @@ def test_pairs_are_passing_vs_failing(tmp_path, benchmarks_dir):
 
     stats = json.loads((out / "stats.json").read_text())
     assert "pairs" in json.dumps(stats)
+
+
+def test_an_sft_data_run_is_a_valid_input(tmp_path):
+    """dpo_data reads the verified examples of an sft_data run (instruction + tests in metadata) as its problems."""
+    kept = tmp_path / "sft_run" / "kept"
+    kept.mkdir(parents=True)
+    instruction = "Write triple(x) returning three times x."
+    doc = {
+        "text": instruction,
+        "id": "example-0",
+        "metadata": {
+            "seed_id": "example-0",
+            "language": "python",
+            "instruction": instruction,
+            "solution": "def triple(x):\n    return 3 * x",
+            "tests": ["assert triple(2) == 6", "assert triple(0) == 0"],
+            "test_setup": "",
+        },
+    }
+    with gzip.open(kept / "00000.jsonl.gz", "wt") as handle:
+        handle.write(json.dumps(doc) + "\n")
+
+    def policy(messages, n):
+        assert messages[-1]["content"].startswith(instruction)
+        return ["```python\ndef triple(x):\n    return x * 3\n```", "```python\ndef triple(x):\n    return x + 3\n```"]
+
+    out = tmp_path / "pairs"
+    with StandInChatServer(policy) as server:
+        main(
+            [
+                "--input",
+                str(tmp_path / "sft_run"),
+                "--output",
+                str(out),
+                "--no-decontamination",
+                "--k",
+                "2",
+                "--policy-model",
+                "stand-in",
+                "--policy-base-url",
+                server.base_url,
+            ]
+        )
+    (pair_doc,) = read_jsonl_gz(out / "kept")
+    (pair,) = pair_doc["metadata"]["pairs"]
+    assert "x * 3" in pair["chosen"] and "x + 3" in pair["rejected"] and pair["rejected_tests_passed"] == "0/2"

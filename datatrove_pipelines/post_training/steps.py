@@ -64,10 +64,21 @@ class SeedReader(PipelineStep):
 
 
 def seed_record(doc: Document) -> dict[str, Any]:
-    """The seed of a document: an MBPP-style problem (``metadata.seed``), or a code snippet (the text itself)."""
+    """The seed of a document: an MBPP-style problem (``metadata.seed``), a verified example of an sft_data run
+    (instruction, solution, tests), or a code snippet (the text itself)."""
     seed = doc.metadata.get("seed")
     if isinstance(seed, dict):
         return seed
+    if doc.metadata.get("instruction") and doc.metadata.get("tests"):  # a verified example (an sft_data run)
+        meta = doc.metadata
+        return {
+            "seed_id": meta.get("seed_id", str(doc.id)),
+            "instruction": meta["instruction"],
+            "reference": meta.get("solution", ""),
+            "tests": list(meta["tests"]),
+            "test_setup": meta.get("test_setup", ""),
+            "language": meta.get("language", "python"),
+        }
     return {
         "seed_id": str(doc.id),
         "instruction": "",
