@@ -6,8 +6,8 @@ judge of ``datatrove_pipelines.dpo_data`` all call :func:`run_tests`. Every prog
 its batch API ``run_batch``, many completions in parallel, each with its own time and memory limits).
 
 A test counts as passed only when the harness proves it ran it: after each passing test the harness prints a line
-with a random marker that is drawn fresh for every execution and handed to the harness on **stdin** (read before the
-solution is loaded, so it is in neither the source file nor the solution's reach through stdin). A solution that calls
+with a random marker that is drawn fresh for every execution and handed to the harness on **stdin**, read before any
+solution code runs (so it is in neither the source file nor the solution's reach through stdin). A solution that calls
 ``sys.exit(0)``/``exit(0)`` before the tests, kills its own process, prints fake "passed" lines, forks or loops forever
 therefore scores 0 for every test it stopped from running. (A solution that deliberately walks the interpreter's
 frames to find the marker is out of this threat model; the sandbox still confines it.)
@@ -99,54 +99,58 @@ def extract_code(completion: str, language: str = "python") -> str:
 
 PYTHON_HARNESS = r"""
 import contextlib as _contextlib, io as _io, json as _json, signal as _signal, sys as _sys
-_MARK = _sys.stdin.readline().strip()
-_sys.stdin = _io.StringIO()
-_out = _sys.__stdout__
-_SOLUTION = __SOLUTION__
-_SETUP = __SETUP__
-_TESTS = __TESTS__
-_TEST_SECONDS = __TEST_SECONDS__
 
-class _Timeout(BaseException):
-    pass
 
-def _alarm(signum, frame):
-    raise _Timeout()
+def _harness(solution, setup, tests, test_seconds):
+    # Everything lives in this function's locals: the solution, exec'd in its own namespace, finds no module-level
+    # marker or reporting function through ``import __main__``.
+    mark = _sys.stdin.readline().strip()
+    _sys.stdin = _io.StringIO()
+    out = _sys.__stdout__
 
-_signal.signal(_signal.SIGALRM, _alarm)
+    class Timeout(BaseException):
+        pass
 
-def _say(kind, index, error=""):
-    _out.write(_MARK + " " + _json.dumps([kind, index, error[-400:]]) + "\n")
-    _out.flush()
+    def alarm(signum, frame):
+        raise Timeout()
 
-def _run(source, namespace, seconds):
-    _signal.setitimer(_signal.ITIMER_REAL, seconds)
+    _signal.signal(_signal.SIGALRM, alarm)
+
+    def say(kind, index, error=""):
+        out.write(mark + " " + _json.dumps([kind, index, error[-400:]]) + "\n")
+        out.flush()
+
+    def run(source, namespace, seconds):
+        _signal.setitimer(_signal.ITIMER_REAL, seconds)
+        try:
+            with _contextlib.redirect_stdout(_io.StringIO()), _contextlib.redirect_stderr(_io.StringIO()):
+                exec(compile(source, "<code>", "exec"), namespace)
+        finally:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+
+    def describe(error):
+        if isinstance(error, Timeout):
+            return "timeout"
+        if isinstance(error, SystemExit):
+            return "SystemExit: the code called exit(%r)" % (error.code,)
+        return "%s: %s" % (type(error).__name__, error)
+
+    namespace = {"__name__": "__main__"}
     try:
-        with _contextlib.redirect_stdout(_io.StringIO()), _contextlib.redirect_stderr(_io.StringIO()):
-            exec(compile(source, "<code>", "exec"), namespace)
-    finally:
-        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        run(solution + "\n" + setup, namespace, test_seconds * 2)
+    except BaseException as error:
+        say("load", -1, describe(error))
+        _sys.exit(1)
+    for index, test in enumerate(tests):
+        try:
+            run(test, namespace, test_seconds)
+        except BaseException as error:
+            say("fail", index, describe(error) + "\n  test: " + test[:200])
+        else:
+            say("pass", index)
 
-def _describe(error):
-    if isinstance(error, _Timeout):
-        return "timeout"
-    if isinstance(error, SystemExit):
-        return "SystemExit: the code called exit(%r)" % (error.code,)
-    return "%s: %s" % (type(error).__name__, error)
 
-_namespace = {"__name__": "__main__"}
-try:
-    _run(_SOLUTION + "\n" + _SETUP, _namespace, _TEST_SECONDS * 2)
-except BaseException as _error:
-    _say("load", -1, _describe(_error))
-    _sys.exit(1)
-for _index, _test in enumerate(_TESTS):
-    try:
-        _run(_test, _namespace, _TEST_SECONDS)
-    except BaseException as _error:
-        _say("fail", _index, _describe(_error) + "\n  test: " + _test[:200])
-    else:
-        _say("pass", _index)
+_harness(__SOLUTION__, __SETUP__, __TESTS__, __TEST_SECONDS__)
 """
 
 
@@ -162,22 +166,23 @@ def _python_program(solution: str, tests: CodeTests) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 # C++: one compilation; assert() reports instead of aborting, a marker line per passing test
 
+# The marker is read by a static initializer placed before the solution (initializers run in declaration order within
+# a file), so a solution's own initializers find stdin empty; its name is random per run.
 CPP_PRELUDE = """#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+static std::string __MARK_NAME__ = [] { std::string line; std::getline(std::cin, line); return line; }();
 """
 
 CPP_HARNESS = r"""
 #undef assert
-static std::string __sc_mark;
 static bool __sc_ok = true;
 static std::string __sc_error;
 #define assert(condition) do { if (!(condition)) { __sc_ok = false; if (__sc_error.empty()) \
     __sc_error = std::string("assertion failed: ") + #condition; } } while (0)
 __TESTS__
 int main() {
-    std::getline(std::cin, __sc_mark);
 __CALLS__
     return 0;
 }
@@ -190,29 +195,44 @@ def _cpp_program(solution: str, tests: CodeTests) -> str:
         functions.append(f"static void __sc_test_{index}() {{\n{test}\n}}")
         calls.append(
             f"    __sc_ok = true; __sc_error.clear(); __sc_test_{index}();\n"
-            f'    std::cout << __sc_mark << (__sc_ok ? " pass " : " fail ") << {index} << " " << __sc_error'
+            f'    std::cout << __MARK_NAME__ << (__sc_ok ? " pass " : " fail ") << {index} << " " << __sc_error'
             " << std::endl;"
         )
     harness = CPP_HARNESS.replace("__TESTS__", "\n".join(functions)).replace("__CALLS__", "\n".join(calls))
-    return f"{CPP_PRELUDE}{solution}\n{tests.setup}\n{harness}"
+    name = f"__sc_mark_{secrets.token_hex(8)}"
+    return f"{CPP_PRELUDE}{solution}\n{tests.setup}\n{harness}".replace("__MARK_NAME__", name)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Any other sandbox language: one execution per test
 
-# A statement printing the marker read from stdin, appended after a test (None: the test is a program of its own and
-# only the sandbox's exit status says it passed).
-_MARKER_TAIL = {
-    "javascript": "\nprocess.stdout.write(require('fs').readFileSync(0, 'utf8').trim() + ' pass\\n');\n",
-    "typescript": "\nprocess.stdout.write(require('fs').readFileSync(0, 'utf8').trim() + ' pass\\n');\n",
-    "bash": '\nread -r __sc_mark; echo "$__sc_mark pass"\n',
+# (prelude, tail) per language: the prelude reads the marker from stdin into a randomly named variable before the
+# solution runs (so the solution finds stdin empty), the tail prints it after the test. Languages without an entry
+# (Go, Rust, Java: the test is a ``main`` of its own) are judged by the sandbox's exit status alone.
+_MARKER_CODE = {
+    "javascript": (
+        "const __NAME__ = require('fs').readFileSync(0, 'utf8').trim();\n",
+        "\nprocess.stdout.write(__NAME__ + ' pass\\n');\n",
+    ),
+    "typescript": (
+        "const __NAME__: string = require('fs').readFileSync(0, 'utf8').trim();\n",
+        "\nprocess.stdout.write(__NAME__ + ' pass\\n');\n",
+    ),
+    "bash": ("read -r __NAME__\n", '\necho "$__NAME__ pass"\n'),
 }
 
 
 def _per_test_programs(solution: str, tests: CodeTests) -> list[tuple[str, bool]]:
     """(program, marker expected) for each test."""
-    tail = _MARKER_TAIL.get(tests.language)
-    return [(f"{solution}\n{tests.setup}\n{test}\n{tail or ''}", tail is not None) for test in tests.tests]
+    code = _MARKER_CODE.get(tests.language)
+    if code is None:
+        return [(f"{solution}\n{tests.setup}\n{test}\n", False) for test in tests.tests]
+    programs = []
+    for test in tests.tests:
+        name = f"__sc_mark_{secrets.token_hex(8)}"
+        prelude, tail = (part.replace("__NAME__", name) for part in code)
+        programs.append((f"{prelude}{solution}\n{tests.setup}\n{test}\n{tail}", True))
+    return programs
 
 
 # ---------------------------------------------------------------------------------------------------------------------

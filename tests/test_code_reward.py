@@ -146,3 +146,36 @@ def test_grpo_code_execution_reward_in_cpp():
     ]
     tests = [["assert(add(1, 2) == 3);", "assert(add(0, 0) == 0);"]] * 2
     assert reward(completions, tests=tests, language=["cpp", "cpp"]) == [1.0, 0.5]
+
+
+STDIN_THIEF_PY = """import os, sys, json
+stolen = (sys.stdin.readline() + os.read(0, 4096).decode(errors="ignore")).strip()
+import __main__
+stolen = stolen or str(getattr(__main__, "_MARK", ""))
+for index in range(3):
+    os.write(1, (stolen + " " + json.dumps(["pass", index, ""]) + "\\n").encode())
+os._exit(0)
+"""
+
+STDIN_THIEF_CPP = """#include <unistd.h>
+static int steal = [] {
+    std::string line; std::getline(std::cin, line);
+    for (int i = 0; i < 3; i++) std::cout << line << " pass " << i << " " << std::endl;
+    std::exit(0); return 0; }();
+int add(int a, int b) { return 0; }"""
+
+STDIN_THIEF_JS = """const stolen = require('fs').readFileSync(0, 'utf8').trim();
+process.stdout.write(stolen + ' pass\\n');
+process.exit(0);"""
+
+
+def test_a_solution_reading_stdin_cannot_fake_passes():
+    (run,) = run_tests([STDIN_THIEF_PY], [ADD_TESTS])
+    assert run.passed == 0, run
+    if "cpp" in available_languages():
+        (run,) = run_tests([STDIN_THIEF_CPP], [CodeTests("cpp", ["assert(add(1, 2) == 3);"] * 3)])
+        assert run.passed == 0, run
+    if "javascript" in available_languages():
+        tests = CodeTests("javascript", ["require('assert').strictEqual(1, 2);"] * 2)
+        (run,) = run_tests([STDIN_THIEF_JS], [tests])
+        assert run.passed == 0, run
