@@ -1,0 +1,113 @@
+"""Sandbox-verified SFT data (facts §7): seeds → generator writes instruction + solution + tests → sandbox → the
+error output goes back to the generator, up to N attempts → only verified examples; then tree-sitter syntax check of
+the response's code blocks, 10-gram decontamination, length.
+
+    python -m datatrove_pipelines.sft_data --input mbpp_train --output DIR --generator-model NAME \
+        --generator-base-url http://127.0.0.1:8000/v1 [--max-attempts 3] [--benchmarks DIR]
+    python -m datatrove_pipelines.sft_data --config recipes/tiny/sft_data.yaml
+
+``--input``: ``mbpp_train`` (MBPP task ids 601-974 from the local benchmark copies, decontaminated first) or a
+documents folder of seed snippets (e.g. a code_files run: each text a snippet, ``metadata.language``). Output:
+``kept/`` (``metadata.messages`` is the chat example, plus the tests that verified it), ``excluded/<step>/``,
+``stats.json``, the dataset card. ``trl_scripts/sft.py --dataset_name DIR`` trains on it. See docs/post_training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
+from datatrove_pipelines.executors import executor_config_from_args
+from datatrove_pipelines.post_training.cli import add_model_arguments, add_seed_arguments, generator_config
+from datatrove_pipelines.post_training.steps import (
+    CodeBlockSyntaxFilter,
+    LengthConfig,
+    LengthFilter,
+    SeedReader,
+    SelfCorrectingSynthesis,
+    SynthesisConfig,
+)
+from datatrove_pipelines.stage import (
+    StageCard,
+    StageOutput,
+    StageRun,
+    add_stage_arguments,
+    command_line,
+    parse_stage_args,
+    run_stage,
+)
+from datatrove_pipelines.stats import format_funnel
+from datatrove_pipelines.writers import exclusion_writer, kept_writer
+
+CARD = """Sandbox-verified instruction data in the style of Seed-Coder-Instruct's SFT set (facts §7): a generator model
+wrote an instruction, a solution and unit tests from each seed; the tests ran in the project's sandbox; failing attempts
+were sent back with the error output until they passed or the attempts ran out; only verified examples are kept, then
+filtered by a tree-sitter syntax check of the code blocks, 10-gram decontamination against the evaluation benchmarks and
+length. Each record: `metadata.messages` (user/assistant), `metadata.tests`, `metadata.attempts`."""
+
+
+def build_pipeline(args: argparse.Namespace) -> list:
+    out = args.output
+    decontamination = DecontaminationConfig(benchmarks_dir=args.benchmarks)
+    steps = [SeedReader(args.input, args.benchmarks, args.limit)]
+    if not args.no_decontamination:
+        steps.append(
+            DecontaminationFilter(
+                decontamination, exclusion_writer(out, "seed_decontamination"), step_name="seed_decontamination"
+            )
+        )
+    synthesis = SynthesisConfig(
+        generator=generator_config(args, "generator"),
+        max_attempts=args.max_attempts,
+        batch_size=args.batch_size,
+        timeout_s=args.timeout_s,
+        sandbox_workers=args.sandbox_workers,
+    )
+    steps += [
+        SelfCorrectingSynthesis(synthesis, exclusion_writer(out, "synthesis")),
+        CodeBlockSyntaxFilter(exclusion_writer(out, "syntax")),
+    ]
+    if not args.no_decontamination:
+        steps.append(DecontaminationFilter(decontamination, exclusion_writer(out, "decontamination")))
+    steps += [
+        LengthFilter(LengthConfig(args.min_response_chars, args.max_response_chars), exclusion_writer(out, "length")),
+        kept_writer(out),
+    ]
+    return steps
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_stage_arguments(parser, input_help="'mbpp_train' or a documents folder of seed snippets")
+    add_model_arguments(parser, "generator")
+    add_seed_arguments(parser)
+    parser.add_argument("--max-attempts", type=int, default=3, help="first try plus self-corrections")
+    parser.add_argument("--min-response-chars", type=int, default=LengthConfig.min_response_chars)
+    parser.add_argument("--max-response-chars", type=int, default=LengthConfig.max_response_chars)
+    args = parse_stage_args(parser, argv)
+    if args.max_attempts < 1:
+        parser.error("--max-attempts must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    settings = {k: v for k, v in vars(args).items() if k not in ("output", "config", "push_to_hub", "hub_private")}
+    output = StageOutput(
+        args.output,
+        StageCard("Sandbox-verified SFT data", CARD, settings, tags=("code", "seed-coder", "datatrove", "sft")),
+        command_line("datatrove_pipelines.sft_data", argv),
+        args.push_to_hub,
+        args.hub_private,
+    )
+    stats = run_stage(
+        [StageRun("sft_data", build_pipeline(args))], executor_config_from_args(args), output, "sft_data"
+    )
+    if stats is not None:
+        print(format_funnel(stats))
+
+
+if __name__ == "__main__":
+    main()

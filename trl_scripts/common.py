@@ -1,0 +1,100 @@
+"""What every post-training script shares: the parser, model/tokenizer loading, LoRA, resume, saving and the card."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import transformers
+import trl
+from transformers.trainer_utils import get_last_checkpoint
+
+log = logging.getLogger("trl_scripts")
+
+# A chat template that renders a system message (used when the tokenizer has none or one that drops system turns).
+SYSTEM_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+def parse(script_class: type, training_class: type) -> tuple[Any, Any, trl.ModelConfig]:
+    """``--config recipe.yaml`` plus command-line overrides into (script, training, model) arguments."""
+    parser = trl.TrlParser((script_class, training_class, trl.ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return script_args, training_args, model_args
+
+
+def load_tokenizer(model_args: trl.ModelConfig, script_args) -> transformers.PreTrainedTokenizerBase:
+    """The model's tokenizer with a chat template that renders the system message, and a pad token."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision
+    )
+    if script_args.chat_template:
+        tokenizer.chat_template = script_args.chat_template
+    elif not tokenizer.chat_template or not renders_system(tokenizer):
+        tokenizer.chat_template = SYSTEM_CHAT_TEMPLATE
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def renders_system(tokenizer) -> bool:
+    probe = "__system_probe__"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "system", "content": probe}, {"role": "user", "content": "hi"}], tokenize=False
+        )
+    except Exception:
+        return False
+    return probe in text
+
+
+def model_kwargs(model_args: trl.ModelConfig, training_args) -> dict[str, Any]:
+    """``model_init_kwargs`` for TRL's trainers (they load the model from its id/path themselves)."""
+    kwargs: dict[str, Any] = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype if model_args.dtype not in (None, "auto") else "auto",
+    }
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    quantization = trl.get_quantization_config(model_args)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+    if getattr(training_args, "gradient_checkpointing", False) or getattr(
+        training_args, "activation_checkpointing", False
+    ):
+        kwargs["use_cache"] = False
+    return kwargs
+
+
+def resume_checkpoint(training_args, script_args) -> str | None:
+    """The last checkpoint in output_dir (or the one given in ``resume_from_checkpoint``), when resuming."""
+    if training_args.resume_from_checkpoint:
+        return training_args.resume_from_checkpoint
+    if script_args.resume and os.path.isdir(training_args.output_dir):
+        last = get_last_checkpoint(training_args.output_dir)
+        if last:
+            log.info("resuming from %s", last)
+        return last
+    return None
+
+
+def finish(trainer, training_args, script_args, model_args, tags: list[str], dataset_name: str | None) -> None:
+    """Save the model (or LoRA adapter) and tokenizer, write the model card, push when asked."""
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(training_args.output_dir)
+        trainer.create_model_card(dataset_name=dataset_name, tags=["seed-coder", *tags])
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if hasattr(model, "config"):
+            model.config.use_cache = True
+            if not model_args.use_peft:
+                model.config.save_pretrained(training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name, tags=["seed-coder", *tags])
