@@ -46,7 +46,9 @@ class ExtractionConfig:
     """How pages are turned into text; ``favour_precision`` / ``deduplicate`` are datatrove's Trafilatura options."""
 
     favour_precision: bool = True
-    deduplicate: bool = True
+    deduplicate: bool = (
+        False  # trafilatura's cross-page cache: order-dependent, drops repeated segments; dedup comes later
+    )
     timeout: float = 5.0  # seconds per page, in datatrove's extraction sandbox (a separate process)
     min_inline_code: int = 3  # inline <code> elements that alone make the rule fire
     sandbox: bool = True  # False: extract in-process (no timeout; for debugging and the speed comparison)

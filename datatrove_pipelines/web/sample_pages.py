@@ -17,19 +17,29 @@ Licences are ``<p>`` paragraphs; stdlib module pages list their functions with d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import importlib
 import importlib.metadata
 import inspect
 import io
-import pkgutil
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 VARIANTS = ("markup", "plain", "prose")
+# documented, side-effect-free modules present in every CPython 3.10+ (a fixed list: same pages everywhere)
+STDLIB_MODULES = (
+    "argparse ast base64 bisect calendar colorsys configparser contextlib copy csv dataclasses datetime difflib "
+    "dis doctest email.utils enum filecmp fileinput fnmatch fractions ftplib functools getopt gettext glob gzip "
+    "hashlib heapq hmac html imaplib inspect ipaddress json json.decoder keyword linecache locale logging mailbox "
+    "mimetypes netrc ntpath operator optparse os os.path pathlib pickle pickletools pkgutil platform plistlib "
+    "poplib posixpath pprint py_compile quopri random re reprlib runpy sched secrets selectors shlex shutil smtplib "
+    "socket socketserver statistics string struct subprocess sysconfig tabnanny tarfile tempfile textwrap threading "
+    "timeit token tokenize trace traceback types typing unittest.mock urllib.parse urllib.request uuid warnings "
+    "wave weakref webbrowser wsgiref.util xml.dom.minidom zipapp zipfile"
+).split()
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1\s*$", re.M | re.S)
 
 
@@ -109,7 +119,8 @@ def render_plain_text(text: str, variant: str) -> tuple[str, list[str]]:
     return "\n".join(parts), codes if variant != "prose" else []
 
 
-def readme_pages(seed: int = 0, limit: int | None = None) -> list[Page]:
+@functools.lru_cache(maxsize=8)
+def readme_pages(seed: int = 0, limit: int | None = None) -> tuple[Page, ...]:
     """One page per installed distribution with a README of more than 200 characters."""
     seen, pages = set(), []
     distributions = sorted(importlib.metadata.distributions(), key=lambda d: (d.metadata.get("Name") or "").lower())
@@ -135,10 +146,11 @@ def readme_pages(seed: int = 0, limit: int | None = None) -> list[Page]:
         pages.append(Page(url, _document(name, body), f"readme-{variant}", codes))
         if limit and len(pages) >= limit:
             break
-    return pages
+    return tuple(pages)
 
 
-def licence_pages(limit: int | None = None) -> list[Page]:
+@functools.lru_cache(maxsize=8)
+def licence_pages(limit: int | None = None) -> tuple[Page, ...]:
     pages, seen = [], set()
     for distribution in sorted(
         importlib.metadata.distributions(), key=lambda d: (d.metadata.get("Name") or "").lower()
@@ -161,18 +173,14 @@ def licence_pages(limit: int | None = None) -> list[Page]:
             break
         if limit and len(pages) >= limit:
             break
-    return pages
+    return tuple(pages)
 
 
-def stdlib_pages(limit: int | None = None) -> list[Page]:
+@functools.lru_cache(maxsize=8)
+def stdlib_pages(limit: int | None = None) -> tuple[Page, ...]:
     """A page per standard-library module: its functions' signatures and docstrings."""
     pages = []
-    names = sorted(
-        m.name for m in pkgutil.iter_modules() if m.name in sys.stdlib_module_names and not m.name.startswith("_")
-    )
-    for name in names:
-        if name in ("antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test"):
-            continue
+    for name in STDLIB_MODULES:
         try:
             module = importlib.import_module(name)
         except Exception:
@@ -200,7 +208,7 @@ def stdlib_pages(limit: int | None = None) -> list[Page]:
         pages.append(Page(f"https://docs.python.org/3/library/{name}.html", _document(name, body), "stdlib", codes))
         if limit and len(pages) >= limit:
             break
-    return pages
+    return tuple(pages)
 
 
 def write_warc(path: str, pages: Iterable[Page], gzip: bool | None = None) -> int:
