@@ -7,7 +7,7 @@ they are counted in ``stats.json`` and kept under ``excluded/page_guard/`` for i
 / ``warcinfo`` records are not pages and are not documents (counted as ``skipped_records`` in the reader's stats).
 
 Decoding (``decode_payload``): strict UTF-8 first (valid UTF-8 is almost never anything else), then the charset the
-HTTP header or a ``<meta charset>`` declares, then detection (cchardet); a page nothing decodes is excluded as
+HTTP header or a ``<meta charset>`` declares, then detection (cchardet, when confident), then windows-1252 (the HTML standard's default); a page nothing decodes is excluded as
 ``undecodable``. A declared charset that was wrong is recorded (``metadata.charset_mismatch``), not fatal.
 """
 
@@ -30,6 +30,7 @@ PROBLEM_KEY = "page_problem"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc", ".arc.gz")
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+MIN_DETECTION_CONFIDENCE = 0.8  # below it cchardet mistakes short Latin-1 text for IBM852 and the like
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -71,12 +72,14 @@ def decode_payload(payload: bytes, declared: str | None) -> tuple[str | None, st
             pass
     import cchardet
 
-    detected = _codec(cchardet.detect(payload[:65536]).get("encoding"))
-    if detected:
-        try:
-            return payload.decode(detected), detected, declared is not None
-        except (UnicodeDecodeError, LookupError):
-            pass
+    guess = cchardet.detect(payload[:65536])
+    detected = _codec(guess.get("encoding")) if (guess.get("confidence") or 0) >= MIN_DETECTION_CONFIDENCE else None
+    for candidate in (detected, "cp1252"):  # windows-1252: the HTML standard's default for legacy pages
+        if candidate:
+            try:
+                return payload.decode(candidate), candidate, declared is not None
+            except (UnicodeDecodeError, LookupError):
+                pass
     return None, None, declared is not None
 
 
@@ -262,19 +265,17 @@ def readers_for_inputs(inputs: list[str]) -> list[BaseDiskReader]:
             else:
                 raise SystemExit(f"error: {spec} is neither a WARC/WET file nor an HTML file")
             continue
-        names = [n for _, _, files in os.walk(spec) for n in files] if "://" not in spec else []
-        has_warc = "://" in spec or any(n.lower().endswith(WARC_SUFFIXES) for n in names)
-        has_html = any(n.lower().endswith(HTML_SUFFIXES) for n in names)
-        if has_warc:
-            for suffix in WARC_SUFFIXES:
-                if "://" in spec or any(
-                    n.lower().endswith(suffix) and not n.lower().endswith(suffix + ".gz") for n in names
-                ):
-                    readers.append(WebWarcReader(spec, glob_pattern=f"**/*{suffix}"))
-        if has_html:
-            for suffix in HTML_SUFFIXES:
-                if any(n.lower().endswith(suffix) for n in names):
-                    readers.append(HtmlFileReader(spec, glob_pattern=f"**/*{suffix}"))
-        if not readers:
+        before = len(readers)
+        if "://" in spec:  # a remote folder: WARC / WET files
+            readers += [WebWarcReader(spec, glob_pattern=f"**/*{suffix}") for suffix in WARC_SUFFIXES]
+            continue
+        names = {name.lower() for _, _, files in os.walk(spec) for name in files}
+        for suffix in WARC_SUFFIXES:
+            if any(name.endswith(suffix) for name in names):
+                readers.append(WebWarcReader(spec, glob_pattern=f"**/*{suffix}"))
+        for suffix in HTML_SUFFIXES:
+            if any(name.endswith(suffix) for name in names):
+                readers.append(HtmlFileReader(spec, glob_pattern=f"**/*{suffix}"))
+        if len(readers) == before:
             raise SystemExit(f"error: no WARC/WET (.warc[.gz], .wet[.gz]) or HTML files under {spec}")
     return readers
