@@ -102,7 +102,7 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     assert uploads == ["org/web"]
 
 
-def test_classifier_learns_code_pages_without_markup():
+def test_classifier_learns_code_pages_without_markup(tmp_path):
     """fastText (dim 100) on rule positives + judged pages: recall on fresh pages whose code lost its markup."""
     train_pages, fresh_pages = _split_pages()
     extractor = CodeKeepingExtractor(ExtractionConfig(sandbox=False))
@@ -116,7 +116,7 @@ def test_classifier_learns_code_pages_without_markup():
         return rows
 
     train, fresh = labelled(train_pages[:160]), labelled(fresh_pages[:110])
-    model = train_fasttext([(t, y) for t, y, _ in train], FastTextSettings(), "/tmp/_unused.bin")
+    model = train_fasttext([(t, y) for t, y, _ in train], FastTextSettings(), str(tmp_path / "recall.bin"))
     unmarked_code = [t for t, y, markup in fresh if y and not markup]
     others = [t for t, y, _ in fresh if not y]
     assert len(unmarked_code) >= 15 and len(others) >= 15

@@ -102,6 +102,7 @@ def train_recall_main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--dim", type=int, default=FastTextSettings.dim)
     parser.add_argument("--epoch", type=int, default=FastTextSettings.epoch)
+    parser.add_argument("--bucket", type=int, default=FastTextSettings.bucket, help="fastText word n-gram buckets")
     args = parse_stage_args(parser, argv)
     try:
         config = RecallTrainConfig(
@@ -115,7 +116,7 @@ def train_recall_main(argv: list[str]) -> None:
             confident=args.confident,
             target_recall=args.target_recall,
             seed=args.seed,
-            fasttext=FastTextSettings(dim=args.dim, epoch=args.epoch, seed=args.seed),
+            fasttext=FastTextSettings(dim=args.dim, epoch=args.epoch, bucket=args.bucket, seed=args.seed),
             extraction=_extraction(args),
             executor=executor_config_from_args(args),
             push_to_hub=args.push_to_hub,

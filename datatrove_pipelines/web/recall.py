@@ -56,6 +56,9 @@ class FastTextSettings:
     word_ngrams: int = 2
     min_count: int = 1
     seed: int = 0
+    # hash buckets of the word n-grams: the model is (vocabulary + bucket) x dim floats, so fastText's default of 2M
+    # makes an 800 MB file that takes seconds to load in every task; 100K suits up to millions of pages
+    bucket: int = 100_000
 
     def __post_init__(self) -> None:
         if self.dim < 100:
@@ -82,6 +85,7 @@ def train_fasttext(examples: list[tuple[str, int]], settings: FastTextSettings, 
             lr=settings.lr,
             wordNgrams=settings.word_ngrams,
             minCount=settings.min_count,
+            bucket=settings.bucket,
             seed=settings.seed,
             thread=1,  # deterministic for a given seed
             verbose=0,
