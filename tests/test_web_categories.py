@@ -116,3 +116,17 @@ def test_unscored_pages_keep_the_scorer_reason():
 def test_bad_rules_are_clear_errors(data, message):
     with pytest.raises(ValueError, match=message):
         CategoryRules.from_dict(data)
+
+
+def test_tiny_recipes_parse():
+    """recipes/tiny/web.yaml and web_recall.yaml: every key is a flag of its command."""
+    from datatrove_pipelines.stage import parse_stage_args
+    from datatrove_pipelines.web.__main__ import run_parser, train_recall_parser
+
+    root = os.path.join(os.path.dirname(__file__), "..", "recipes", "tiny")
+    run = parse_stage_args(run_parser(), ["--config", os.path.join(root, "web.yaml")])
+    assert run.categories == "recipes/tiny/web_categories.yaml" and run.min_words == 10 and run.tasks == 2
+    assert run.recall_model == "outputs/tiny/web_recall" and run.input == ["outputs/tiny/web_pages"]
+    recall = parse_stage_args(train_recall_parser(), ["--config", os.path.join(root, "web_recall.yaml")])
+    assert recall.target_recall == 0.99 and recall.validation_fraction == 0.3 and recall.dim == 100
+    assert recall.output == "outputs/tiny/web_recall"

@@ -5,6 +5,7 @@
     python -m datatrove_pipelines.web run --input WARCS_OR_HTML [...] --output DIR --recall-model DIR \\
         (--base-url URL --model NAME | --no-quality-score) [--categories web_categories.yaml]
     python -m datatrove_pipelines.web stand-in-judge --port 8000    # a heuristic stand-in LLM server
+    python -m datatrove_pipelines.web sample-warc --output DIR      # WARC files of pages built from local documents
 
 Both take ``--config FILE.yaml`` (flags as keys; see recipes/tiny/web.yaml), the executor flags and the Hub flags.
 """
@@ -21,7 +22,7 @@ from datatrove_pipelines.hub import add_hub_arguments
 from datatrove_pipelines.stage import add_config_argument, command_line, parse_stage_args
 from datatrove_pipelines.stats import format_funnel
 
-COMMANDS = ("train-recall", "run", "stand-in-judge")
+COMMANDS = ("train-recall", "run", "stand-in-judge", "sample-warc")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +82,9 @@ def _extraction(args: argparse.Namespace):
     return ExtractionConfig(timeout=args.extraction_timeout, min_inline_code=args.min_inline_code)
 
 
-def train_recall_main(argv: list[str]) -> None:
+def train_recall_parser() -> argparse.ArgumentParser:
     from datatrove_pipelines.web.recall import FastTextSettings
-    from datatrove_pipelines.web.training import RecallTrainConfig, train_recall
+    from datatrove_pipelines.web.training import RecallTrainConfig
 
     parser = argparse.ArgumentParser(
         prog="python -m datatrove_pipelines.web train-recall",
@@ -103,6 +104,14 @@ def train_recall_main(argv: list[str]) -> None:
     parser.add_argument("--dim", type=int, default=FastTextSettings.dim)
     parser.add_argument("--epoch", type=int, default=FastTextSettings.epoch)
     parser.add_argument("--bucket", type=int, default=FastTextSettings.bucket, help="fastText word n-gram buckets")
+    return parser
+
+
+def train_recall_main(argv: list[str]) -> None:
+    from datatrove_pipelines.web.recall import FastTextSettings
+    from datatrove_pipelines.web.training import RecallTrainConfig, train_recall
+
+    parser = train_recall_parser()
     args = parse_stage_args(parser, argv)
     try:
         config = RecallTrainConfig(
@@ -151,11 +160,8 @@ def recall_config_from(path: str | None, threshold: float | None):
     return RecallConfig(model_path=os.path.abspath(model_path), threshold=0.5 if threshold is None else threshold)
 
 
-def run_main(argv: list[str]) -> None:
-    from datatrove_pipelines.decontamination import DecontaminationConfig
-    from datatrove_pipelines.web.categories import CategoryRules, default_rules
+def run_parser() -> argparse.ArgumentParser:
     from datatrove_pipelines.web.heuristics import HeuristicsConfig
-    from datatrove_pipelines.web.pipeline import WebRunConfig, run_web
 
     parser = argparse.ArgumentParser(
         prog="python -m datatrove_pipelines.web run",
@@ -173,6 +179,16 @@ def run_main(argv: list[str]) -> None:
     parser.add_argument("--min-words", type=int, default=HeuristicsConfig.min_words)
     parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
     parser.add_argument("--no-decontamination", action="store_true")
+    return parser
+
+
+def run_main(argv: list[str]) -> None:
+    from datatrove_pipelines.decontamination import DecontaminationConfig
+    from datatrove_pipelines.web.categories import CategoryRules, default_rules
+    from datatrove_pipelines.web.heuristics import HeuristicsConfig
+    from datatrove_pipelines.web.pipeline import WebRunConfig, run_web
+
+    parser = run_parser()
     args = parse_stage_args(parser, argv)
     try:
         if not args.no_quality_score and not args.model:
@@ -208,6 +224,20 @@ def stand_in_main(argv: list[str]) -> None:
     serve(args.host, args.port)
 
 
+def sample_warc_main(argv: list[str]) -> None:
+    from datatrove_pipelines.web.sample_pages import bad_pages, licence_pages, readme_pages, stdlib_pages, write_warc
+
+    parser = argparse.ArgumentParser(prog="python -m datatrove_pipelines.web sample-warc")
+    parser.add_argument("--output", required=True, help="folder for pages-0.warc.gz and pages-1.warc")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many pages of each kind")
+    args = parser.parse_args(argv)
+    pages = [*readme_pages(limit=args.limit), *stdlib_pages(limit=args.limit), *licence_pages(limit=args.limit)]
+    os.makedirs(args.output, exist_ok=True)
+    first = write_warc(os.path.join(args.output, "pages-0.warc.gz"), pages[0::2] + bad_pages())
+    second = write_warc(os.path.join(args.output, "pages-1.warc"), pages[1::2])
+    print(f"wrote {first + second} WARC records to {args.output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
@@ -216,7 +246,13 @@ def main(argv: list[str] | None = None) -> None:
             return
         raise SystemExit(f"usage: python -m datatrove_pipelines.web {{{','.join(COMMANDS)}}} ... (see --help)")
     command, rest = argv[0], argv[1:]
-    {"train-recall": train_recall_main, "run": run_main, "stand-in-judge": stand_in_main}[command](rest)
+    handlers = {
+        "train-recall": train_recall_main,
+        "run": run_main,
+        "stand-in-judge": stand_in_main,
+        "sample-warc": sample_warc_main,
+    }
+    handlers[command](rest)
 
 
 if __name__ == "__main__":
