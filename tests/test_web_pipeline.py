@@ -267,3 +267,20 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
         )
     assert "dim must be >= 100" in capsys.readouterr().err
     assert os.path.isdir(tmp_path)
+
+
+def test_a_crawl_without_code_pages_ends_empty_not_crashed(tmp_path, judge, monkeypatch):
+    """Every page excluded before the LLM score: the later runs read empty folders, the funnel still adds up."""
+    monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "warcs"
+    data.mkdir()
+    write_warc(str(data / "licences.warc.gz"), list(licence_pages(limit=6)) + bad_pages())
+    output = tmp_path / "out"
+    main(
+        ["run", "--input", str(data), "--output", str(output), "--base-url", judge, "--model", "stand-in-web-judge"]
+        + ["--no-decontamination", "--tasks", "1"]
+    )
+    stats = json.loads((output / "stats.json").read_text())
+    _check_accounting(stats, output)
+    assert stats["total"]["docs_kept"] == 0
+    assert stats["steps"]["recall"]["reasons"]["not_code_related"]["docs"] == 6 + 2  # + the two charset pages

@@ -76,6 +76,17 @@ def page_steps(inputs: list[str], extraction: ExtractionConfig, output_dir: str)
     ]
 
 
+class IntermediateReader(JsonlReader):
+    """Reads a run's intermediate JSONL folder; a folder the previous run left empty (every page excluded earlier,
+    e.g. a crawl without code pages) is no pages, where datatrove's reader raises "No files found"."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if not self.data_folder.exists("") or not self.data_folder.list_files(glob_pattern=self.glob_pattern):
+            yield from data or ()
+            return
+        yield from super().run(data, rank, world_size)
+
+
 def _intermediate_writer(folder: str) -> RankFileJsonlWriter:
     return RankFileJsonlWriter(folder, output_filename="${rank}.jsonl", compression=None, adapter=document_dict)
 
@@ -92,7 +103,7 @@ def stage_runs(config: WebRunConfig) -> list[StageRun]:
         prepare.append(DecontaminationPrecheck(config.decontamination))
     prepare.append(_intermediate_writer(prepared))
     filtering: list[PipelineStep] = [
-        JsonlReader(prepared, glob_pattern="*.jsonl", compression=None),
+        IntermediateReader(prepared, glob_pattern="*.jsonl", compression=None),
         DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
         DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
         WebHeuristicsFilter(config.heuristics, exclusion_writer(out, "heuristics")),
@@ -111,11 +122,11 @@ def stage_runs(config: WebRunConfig) -> list[StageRun]:
         return [*runs, StageRun("filter", [*filtering, *decontamination, kept_writer(out)])]
     to_score, scored = os.path.join(work, "to_score"), os.path.join(work, "scored")
     score = [
-        JsonlReader(to_score, glob_pattern="*.jsonl", compression=None),
+        IntermediateReader(to_score, glob_pattern="*.jsonl", compression=None),
         PageRater(QUALITY_TASK, config.scorer, scored, os.path.join(work, "score_checkpoints")),
     ]
     select = [
-        JsonlReader(scored, glob_pattern="**/*.jsonl.gz"),
+        IntermediateReader(scored, glob_pattern="**/*.jsonl.gz"),
         QualityScoreAccount(exclusion_writer(out, "quality_score")),
         QualityThresholdFilter(config.categories, exclusion_writer(out, "quality_threshold")),
         *decontamination,
