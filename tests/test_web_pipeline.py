@@ -100,6 +100,21 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     card = (output / "README.md").read_text()
     assert "Code-related web pages" in card and "page_guard" in card
     assert uploads == ["org/web"]
+    # a re-run of the same command skips the completed tasks: nothing lost, nothing duplicated
+    main(
+        [
+            "run",
+            "--input",
+            str(data),
+            "--output",
+            str(output),
+            "--no-quality-score",
+            "--benchmarks",
+            str(benchmarks_dir),
+        ]
+    )
+    assert json.loads((output / "stats.json").read_text()) == stats
+    assert sorted(d.id for d in read_documents(str(output / "kept"))) == sorted(d.id for d in kept)
 
 
 def test_classifier_learns_code_pages_without_markup(tmp_path):
