@@ -27,9 +27,8 @@ COMMANDS = ("train-recall", "run", "stand-in-judge", "sample-warc")
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
-    parser.add_argument(
-        "--input", nargs="+", action="extend", required=True, help="WARC/WET files, HTML files, or folders of them"
-    )
+    # nargs="+" without action="extend": a command-line --input replaces the recipe's, it does not add to it
+    parser.add_argument("--input", nargs="+", required=True, help="WARC/WET files, HTML files, or folders of them")
     parser.add_argument(
         "--output", required=True, help="output folder: kept/, excluded/<step>/, stats.json, README.md"
     )
