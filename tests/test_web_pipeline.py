@@ -137,7 +137,9 @@ def test_classifier_learns_code_pages_without_markup(tmp_path):
     assert len(unmarked_code) >= 15 and len(others) >= 15
     recall = sum(code_probability(model, t) >= 0.5 for t in unmarked_code) / len(unmarked_code)
     false_positive_rate = sum(code_probability(model, t) >= 0.5 for t in others) / len(others)
-    print(f"recall {recall:.3f} on {len(unmarked_code)} unmarked code pages, false positives {false_positive_rate:.3f}")
+    print(
+        f"recall {recall:.3f} on {len(unmarked_code)} unmarked code pages, false positives {false_positive_rate:.3f}"
+    )
     assert recall >= 0.9
     assert false_positive_rate < 0.5
 
@@ -214,6 +216,8 @@ def test_train_recall_then_run(tmp_path, judge, benchmarks_dir, monkeypatch):
     )
     stats = json.loads((output / "stats.json").read_text())
     _check_accounting(stats, output)
+    card = (output / "README.md").read_text()
+    assert '"model_path": "recall_model.bin"' in card and '"threshold": 7' in card
     thresholds = {"documentation": 7, "code_host": 4, "other": 5}
     kept = read_documents(str(output / "kept"))
     assert {d.metadata["category"] for d in kept} >= {"documentation", "code_host"}

@@ -155,6 +155,8 @@ def card_settings(config: WebRunConfig) -> dict:
         settings.pop(machine_specific)
     for cache in ("cache_dir", "cache_index"):
         settings["decontamination"].pop(cache)
+    if settings["recall"]["model_path"]:  # where the model lies is not a setting of the data; its file name is
+        settings["recall"]["model_path"] = os.path.basename(settings["recall"]["model_path"])
     if settings.get("scorer"):
         settings["scorer"] = {k: settings["scorer"][k] for k in ("backend", "model", "rating_mode", "temperature")}
     return settings
