@@ -148,7 +148,7 @@ def build_nanotron_configs(
                 "pp_engine": "1f1b",
                 "tp_mode": "REDUCE_SCATTER",
                 "tp_linear_async_communication": True,
-                "recompute_layer": bool(recipe.get("gradient_checkpointing", False)),
+                "recompute_layer": bool(recipe.get("activation_checkpointing", False)),
                 "tp_recompute_allgather": True,
                 "expert_parallel_size": 1,
                 "context_parallel_size": 1,

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,12 @@ def stage_training_args(training_args, plan: StagePlan):
         remove_unused_columns=False,
         push_to_hub=False,  # the run pushes its final model once (push_final_model)
     )
+
+
+def stage_seed(seed: int, stage_name: str) -> int:
+    """The mixture's seed for a stage: depends on the run seed and the stage's name, not on its position, so a stage
+    rerun alone (``init_from`` the previous stage's final weights) draws the same data."""
+    return zlib.crc32(f"{seed}:{stage_name}".encode())
 
 
 def last_complete_checkpoint(stage_dir: Path) -> Path | None:
@@ -292,7 +299,7 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
             sources,
             [s.weight for s in plan.spec.sources],
             num_samples=plan.max_steps * plan.global_batch,
-            seed=training_args.seed + index,
+            seed=stage_seed(training_args.seed, plan.spec.name),
             block_size=script_args.mixture_block_size,
         )
         for source, passes in zip(plan.spec.sources, dataset.passes_over_sources(), strict=True):

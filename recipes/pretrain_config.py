@@ -133,7 +133,8 @@ class PretrainArguments:
 
     model_spec: str = field(metadata={"help": "model.yaml (recipes/<model>/model.yaml)"})
     tokenizer_name_or_path: str = field(metadata={"help": "tokenizer the shards were made with (path or Hub id)"})
-    stages: Any = field(
+    # Typed as str for argparse: the YAML gives a list (kept as is), the command line its JSON; parse_stages types it.
+    stages: str | None = field(
         default=None, metadata={"help": "the stages (YAML list; on the command line a JSON list replaces them)"}
     )
     init_from: str | None = field(
