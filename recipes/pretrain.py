@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import sys
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +258,7 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
 
     from recipes.pretrain_callbacks import ThroughputCallback, detect_peak_tflops
 
+    started_at = time.perf_counter()  # the first trained stage's time to first step includes planning and checks
     try:
         spec = load_model_spec(script_args.model_spec)
     except (OSError, ValueError) as error:
@@ -313,6 +315,7 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
             peak_tflops_per_device=peak,
             num_devices=world_size,
             tokens_before=tokens_before,
+            started_at=started_at,
         )
         trainer = Trainer(
             model=model,
@@ -346,6 +349,7 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
             )
         trainer.accelerator.wait_for_everyone()
         model = trainer.model
+        started_at = None
         tokens_before += plan.max_steps * plan.tokens_per_step
     assert final_dir is not None
     if training_args.push_to_hub and training_args.process_index == 0:

@@ -38,12 +38,13 @@ class ThroughputCallback(TrainerCallback):
         peak_tflops_per_device: float | None,
         num_devices: int,
         tokens_before: int = 0,
+        started_at: float | None = None,
     ):
         self.tokens_per_step = tokens_per_step
         self.flops_per_token = flops_per_token
         self.peak_flops = peak_tflops_per_device * 1e12 * num_devices if peak_tflops_per_device else None
         self.tokens_before = tokens_before
-        self.created = time.perf_counter()
+        self.created = time.perf_counter() if started_at is None else started_at  # time to first step counts from here
         self.time_to_first_step: float | None = None
         self.interval_start: float | None = None
         self.interval_step = 0
