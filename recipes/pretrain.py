@@ -176,7 +176,9 @@ def _check_plan_unchanged(plan: StagePlan, seed: int, is_main: bool) -> None:
             )
     elif is_main:
         plan.output_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fingerprint, indent=2))
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(fingerprint, indent=2))
+        partial.replace(path)  # atomic: other ranks never read half a file
 
 
 def model_card(spec: ModelSpec, plans: list[StagePlan], done: int, final_loss: float | None, command: str) -> str:
@@ -329,6 +331,8 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
         if resume is not None:
             logger.info("stage %s: resuming from %s", plan.spec.name, resume)
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if trainer.is_fsdp_enabled:  # the final checkpoint is a plain HF one, not FSDP shards (untested here: no GPU)
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
         trainer.save_model(str(final_dir))
         if trainer.is_world_process_zero():
             tokenizer.save_pretrained(final_dir)

@@ -544,3 +544,24 @@ def test_run_killed_mid_stage_resumes_step_for_step(tmp_path, shards):
     assert sorted(resumed) == sorted(expected) == list(range(1, 13))
     for step in expected:
         assert abs(resumed[step] - expected[step]) <= 1e-6, (step, resumed[step], expected[step])
+
+
+def test_mixture_index_lookup_matches_a_plain_enumeration_of_blocks():
+    """The O(log) index -> (source, sample) lookup against building every block in order (the reference)."""
+    weights = [0.62, 0.12, 0.2, 0.06]
+    mixture = WeightedMixture(
+        [_Tagged(t, 10**6) for t in range(4)], weights, num_samples=6_000, seed=11, block_size=97
+    )
+    reference, seen = [], [0] * 4
+    block = 0
+    while len(reference) < 6_000:
+        counts = np.floor((block + 1) * 97 * np.array(weights) + 1e-9) - np.floor(
+            block * 97 * np.array(weights) + 1e-9
+        )
+        order = np.repeat(np.arange(4), counts.astype(int))
+        order = order[np.random.default_rng([11, block]).permutation(len(order))]
+        for source in order:
+            reference.append((int(source), seen[source]))
+            seen[source] += 1
+        block += 1
+    assert [mixture.locate(i) for i in range(6_000)] == reference[:6_000]
