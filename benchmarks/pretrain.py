@@ -10,7 +10,8 @@ reads the `.ds` shards datatrove's DocumentTokenizer wrote (tokenised once, upst
 Printed per engine (medians over repeats, runs interleaved): steady-state tokens/s (every logging interval after the
 first, timed by the same callback on both) and time to the first step (from "start" to the end of step 1: for the
 baseline this includes tokenising and grouping, which is the point of tokenising once with datatrove), and the ratio
-ours / baseline (target >= 1.0 steady state).
+ours / baseline (target >= 1.0 steady state). First, the data path alone (no model): batches/s through a DataLoader
+for both, which shows whether reading shards could ever be the bottleneck.
 """
 
 from __future__ import annotations
@@ -143,6 +144,34 @@ def run_baseline(
     }
 
 
+def data_path_batches_per_second(
+    tokenizer_dir: Path, files: list[Path], shards: Path, seq: int, batch: int, batches: int = 200
+) -> tuple[float, float]:
+    """The data path alone (no model): batches/s through a DataLoader for our mixture over the shards and for the
+    baseline's grouped `datasets` dataset (after its tokenisation, which is not timed here)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, default_data_collator
+
+    from recipes.pretrain_data import WeightedMixture, collate_windows, inspect_shard_folder, open_shard_folder
+
+    def rate(dataset, collate) -> float:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, collate_fn=collate)
+        start = time.perf_counter()
+        for count, _ in enumerate(loader, start=1):
+            if count == batches:
+                break
+        return count / (time.perf_counter() - start)
+
+    source = open_shard_folder(inspect_shard_folder(shards), seq)
+    ours = rate(WeightedMixture([source], [1.0], num_samples=batches * batch, seed=0), collate_windows)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = [i for p in files for i in tokenizer(p.read_text(encoding="utf-8") + tokenizer.eos_token)["input_ids"]]
+    blocks = [ids[i : i + seq] for i in range(0, len(ids) - seq + 1, seq)]
+    grouped = Dataset.from_dict({"input_ids": blocks, "labels": blocks})
+    return ours, rate(grouped, default_data_collator)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40)
@@ -170,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/tiny/model.yaml").read_text())
         spec_path = work / "model.yaml"
         spec_path.write_text(yaml.safe_dump(spec))
+        data_ours, data_base = data_path_batches_per_second(tokenizer_dir, files, shards, args.seq, args.batch)
+        print(f"  data path only: ours {data_ours:,.0f} batches/s, baseline {data_base:,.0f} batches/s", flush=True)
         results: dict[str, list[dict]] = {"ours": [], "baseline": []}
         for repeat in range(args.repeats):
             order = ("ours", "baseline") if repeat % 2 == 0 else ("baseline", "ours")
