@@ -346,10 +346,15 @@ def trained(tmp_path_factory, shards):
     root = tmp_path_factory.mktemp("trained")
     stages = two_stages(shards, tokens=(16 * 4 * 32, 6 * 4 * 64))
     recipe = write_recipe(
-        root / "recipe.yaml", spec=shards["spec"], tokenizer=shards["tokenizer"], output=root / "run", stages=stages
+        root / "recipe.yaml",
+        spec=shards["spec"],
+        tokenizer=shards["tokenizer"],
+        output=root / "run",
+        stages=stages,
+        peak_tflops=0.05,  # a stated peak for this CPU, so the MFU computation is exercised
     )
     assert pretrain_main(["--config", str(recipe)]) == 0
-    return {"root": root, "recipe": recipe, "run": root / "run", "stages": stages}
+    return {"root": root, "recipe": recipe, "run": root / "run", "stages": stages, "spec": shards["spec"]}
 
 
 def test_loss_falls_on_tokenized_code(trained):
@@ -373,6 +378,9 @@ def test_stage_schedules_and_logs(trained):
     assert main_lrs == pytest.approx([0.0, 1.5e-3] + [3e-3] * 14)  # 2 warm-up steps, then constant
     records = [r for r in state["log_history"] if "loss" in r]
     assert all(r["tokens_per_second"] > 0 for r in records[1:])
+    flops_per_token = load_model_spec(trained["spec"]).training_flops_per_token(64)
+    for record in records[1:]:  # MFU = achieved model FLOP/s over the stated peak
+        assert record["mfu"] == pytest.approx(record["tokens_per_second"] * flops_per_token / 0.05e12)
     assert records[-1]["tokens_seen"] == 16 * 4 * 32 + 6 * 4 * 64  # counted across stages
     (events,) = (trained["run"] / "main" / "runs").rglob("events.out.tfevents.*")
     accumulator = EventAccumulator(str(events))
