@@ -77,6 +77,24 @@ def collect_funnel(logging_dirs: Iterable[str]) -> dict[str, dict[str, Any]]:
     return steps
 
 
+REPORT_PREFIX = "report/"  # other numbers a step reports for stats.json: ``report/<section>/<name>``
+
+
+def collect_reports(logging_dirs: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Per section, the summed ``report/<section>/<name>`` counters of every task of every run (e.g. the near-dedup
+    candidate pairs per 10K documents)."""
+    reports: dict[str, dict[str, float]] = {}
+    for logging_dir in logging_dirs:
+        for task_stats in _read_task_stats(logging_dir):
+            for step_stats in task_stats:
+                for key, value in step_stats.get("stats", {}).items():
+                    if key.startswith(REPORT_PREFIX):
+                        section, _, name = key[len(REPORT_PREFIX) :].partition("/")
+                        entry = reports.setdefault(section, {})
+                        entry[name] = _as_int(entry.get(name, 0) + _metric_total(value))
+    return reports
+
+
 def check_funnel(steps: dict[str, dict[str, Any]]) -> None:
     """Raise FunnelInvariantError unless every step and the whole funnel satisfy in = kept + Σ excluded."""
     problems = []
@@ -117,6 +135,9 @@ def write_stats(output_dir: str, logging_dirs: list[str]) -> dict[str, Any]:
             "bytes_excluded": sum(s["bytes_excluded"] for s in ordered),
         },
     }
+    reports = collect_reports(logging_dirs)
+    if reports:
+        stats["reports"] = reports
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     with open(os.path.join(output_dir, "stats.json"), "w") as handle:
         json.dump(stats, handle, indent=2)
