@@ -17,12 +17,12 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from mini_benchmarks import write_mini_benchmarks
 
 from datatrove_pipelines.code_files import CodeFilesConfig, parse_args, run_code_files
 from datatrove_pipelines.decontamination import DecontaminationConfig
 from datatrove_pipelines.executors import ExecutorConfig
 from eval.benchmarks import load_benchmark
-from mini_benchmarks import write_mini_benchmarks
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 STDLIB_MODULES = ["textwrap.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py", "shlex.py", "json/decoder.py"]

@@ -10,9 +10,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+from mini_benchmarks import write_mini_benchmarks
 
 from datatrove_pipelines.code_files import main
-from mini_benchmarks import write_mini_benchmarks
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
