@@ -21,16 +21,17 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datatrove.pipeline.readers.base import BaseDiskReader
 
 from datatrove_pipelines.code_readers import FaultTolerantReaderMixin, SourceTreeReader, list_source_files
 from datatrove_pipelines.writers import FAST_GZIP, RankFileJsonlWriter, document_dict
+from datatrove_pipelines.executors import ExecutorConfig
 
-if TYPE_CHECKING:
-    from datatrove_pipelines.executors import ExecutorConfig
-    from datatrove_pipelines.stage import StageOutput, StageRun
+# The runs and output are stage.StageRun / stage.StageOutput (not imported: stage imports this module).
+StageRun = Any
+StageOutput = Any
 
 RECORD_FILE = "run.json"
 RECORD_VERSION = 1
