@@ -26,8 +26,8 @@ from typing import Any
 from datatrove.pipeline.readers.base import BaseDiskReader
 
 from datatrove_pipelines.code_readers import FaultTolerantReaderMixin, SourceTreeReader, list_source_files
-from datatrove_pipelines.writers import FAST_GZIP, RankFileJsonlWriter, document_dict
 from datatrove_pipelines.executors import ExecutorConfig
+from datatrove_pipelines.writers import FAST_GZIP, RankFileJsonlWriter, document_dict
 
 # The runs and output are stage.StageRun / stage.StageOutput (not imported: stage imports this module).
 StageRun = Any
