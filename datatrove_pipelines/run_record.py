@@ -207,8 +207,10 @@ def check_input_output_folders(runs: Sequence[StageRun], output_dir: str) -> Non
         folder = _local_folder(step)
         if folder is None:
             continue
-        top_level_only = isinstance(step, BaseDiskReader) and step.glob_pattern and not any(
-            mark in step.glob_pattern for mark in ("**", "/")
+        top_level_only = (
+            isinstance(step, BaseDiskReader)
+            and step.glob_pattern
+            and not any(mark in step.glob_pattern for mark in ("**", "/"))
         )  # e.g. a single input file: the reader never descends into the output folder beside it
         if _inside(output, folder) and not (top_level_only and output != folder):
             _refuse(
