@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.batching import batched
 from loguru import logger
 
+from datatrove_pipelines.code_readers import READ_STEP, FaultTolerantJsonlReader
 from datatrove_pipelines.funnel import FunnelFilter, FunnelMixin
 from datatrove_pipelines.quality.annotate import language_of
 from datatrove_pipelines.quality.distribution import ScoreHistogram, is_below, round_score
@@ -220,19 +220,25 @@ def score_pipelines(config: ScoreConfig) -> dict[str, list[PipelineStep]]:
         config.scorer_dir, config.batch_size, config.device, config.dtype, histogram_dir=config.histogram_dir
     )
     excluded = exclusion_writer(config.output_dir, QUALITY_STEP)
+
+    def read_input() -> FaultTolerantJsonlReader:  # every record counted; unreadable ones to excluded/read/
+        return FaultTolerantJsonlReader(
+            config.input_dir, exclusion_writer=exclusion_writer(config.output_dir, READ_STEP)
+        )
+
     if config.threshold is not None:
         return {
             "score": [
-                JsonlReader(config.input_dir),
+                read_input(),
                 scorer,
                 QualityThresholdFilter(threshold=config.threshold, exclusion_writer=excluded),
                 kept_writer(config.output_dir),
             ]
         }
     return {
-        "score": [JsonlReader(config.input_dir), scorer, JsonlWriter(config.scored_dir)],
+        "score": [read_input(), scorer, JsonlWriter(config.scored_dir)],
         "filter": [
-            JsonlReader(config.scored_dir),
+            FaultTolerantJsonlReader(config.scored_dir, count_in_funnel=False),  # our own intermediate files
             QualityThresholdFilter(
                 drop_fraction=config.drop_fraction, histogram_dir=config.histogram_dir, exclusion_writer=excluded
             ),
