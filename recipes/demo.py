@@ -1,6 +1,6 @@
 """The tiny end-to-end recipe on real code: ``python -m recipes.demo`` (``make demo``), 4-5 minutes on 2 cores.
 
-Measured: 4 min 31 s on a shared 2-core machine (code files ~40 s, quality ~1 min 45 s, evaluation ~2 min).
+Measured: 4 min 31 s on a shared 2-core machine (code files ~40 s, quality ~1.5 min, evaluation ~2 min).
 
 1. code files: the code-file pipeline on this Python installation's own standard library (the ``.py`` files and a
    few C headers) plus a handful of planted bad files, one per exclusion rule; prints the funnel;
