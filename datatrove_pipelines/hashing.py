@@ -363,14 +363,39 @@ class MinhashSignatureHasher:
                 for hashes, count in zip(token_hashes, shingle_counts, strict=True)
             ]
         )
+        small = np.flatnonzero((shingle_counts > 0) & (shingle_counts < self.both_below)).tolist()
+        standard = dict(
+            zip(small, self.standard_signatures_of_token_hashes([token_hashes[i] for i in small]), strict=True)
+        )
         result: list[list[np.ndarray]] = []
-        for position, count in enumerate(shingle_counts.tolist()):
+        for position in range(len(token_hashes)):
             signatures = [] if one_permutation[position] is None else [one_permutation[position]]
-            if 0 < count < self.both_below:
-                shingles = ngram_hashes(token_hashes[position], n)
-                signatures.append(self.standard_signature_of_shingles(shingles))
+            if position in standard:
+                signatures.append(standard[position])
             result.append(signatures)
         return result
+
+    def standard_signatures_of_token_hashes(self, token_hashes: list[np.ndarray]) -> list[np.ndarray]:
+        """``standard_signature_of_shingles`` of many documents (each with at least one token) with one set of numpy
+        calls: the shingles of all of them hashed 112 ways in one matrix, then the minimum per document segment."""
+        if not token_hashes:
+            return []
+        n = self.config.n_grams
+        shingles, owners, _ = document_ngram_hashes(token_hashes, n)
+        short = [i for i, hashes in enumerate(token_hashes) if 0 < len(hashes) < n]  # one window over all tokens
+        if short:
+            shingles = np.concatenate([shingles, *(ngram_hashes(token_hashes[i], n) for i in short)])
+            owners = np.concatenate((owners, np.asarray(short, dtype=owners.dtype)))
+            order = np.argsort(owners, kind="stable")
+            shingles, owners = shingles[order], owners[order]
+        mixed = mix64(shingles ^ self.standard_salt)
+        values = self.standard_a[:, None] * mixed[None, :]
+        values += self.standard_b[:, None]
+        values >>= np.uint64(32)
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        minima = np.minimum.reduceat(values, starts, axis=1)  # (bins, documents), documents in order
+        signatures = np.minimum(minima, np.iinfo(np.uint32).max - 1).astype(np.uint32).T
+        return list(signatures)
 
     def signature(self, text: str) -> np.ndarray | None:
         """The (num_buckets * hashes_per_bucket,) uint32 one-permutation signature, or None for a file without
