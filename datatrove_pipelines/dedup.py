@@ -68,6 +68,7 @@ REPORT_PREFIX = "report/"  # datatrove stats keys that stats.json lists under "r
 _EXACT_DTYPE = np.dtype([("h1", ">u8"), ("h2", ">u8"), ("index", "<u4")])
 STAR_KEYS = ("stars", "max_stars_count", "star_events_count", "stargazers_count")
 DATE_KEYS = ("committer_date", "revision_date", "last_modified", "max_stars_repo_stars_event_max_datetime")
+_PREFERENCE_FIELDS = frozenset(STAR_KEYS + DATE_KEYS)
 
 
 @dataclass
@@ -146,6 +147,12 @@ def _lookup(metadata: dict[str, Any], keys: tuple[str, ...]) -> Any:
 def preference_key(doc: Document) -> list:
     """[-stars, recency, id]: sorted ascending, the preferred copy comes first (missing stars count as 0, a missing
     date as the oldest). The id order is a total order that does not depend on how the input was split."""
+    metadata = doc.metadata
+    source = metadata.get("source")
+    if not _PREFERENCE_FIELDS & metadata.keys() and not (
+        isinstance(source, dict) and _PREFERENCE_FIELDS & source.keys()
+    ):
+        return [-0.0, "", str(doc.id)]  # the common case, without the lookups
     stars = _lookup(doc.metadata, STAR_KEYS)
     try:
         stars = float(stars) if stars is not None else 0.0

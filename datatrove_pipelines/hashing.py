@@ -319,7 +319,7 @@ class MinhashSignatureHasher:
     Below ``standard_minhash_below`` shingles (a small file) most bins are empty and borrowed, and the borrowing
     lines whole families of small templated files up: their band signatures collide far more often than their
     Jaccard similarity says. Those files get standard MinHash instead (:meth:`standard_signature_of_shingles`, one
-    independent multiply-shift hash per bin over the mixed shingle hashes, as datasketch computes it), which makes the
+    independent affine hash per bin over the mixed shingle hashes, as datasketch computes it), which makes the
     band-collision probability exactly 1 - (1 - J^r)^b. Files up to ``standard_minhash_below / threshold`` shingles
     get both signatures (:meth:`signature_sets`), so a small file still meets its larger near-copies.
 
@@ -340,15 +340,18 @@ class MinhashSignatureHasher:
             1
         )
         self.standard_b = standard.randint(0, 2**63, size=self.num_hashes, dtype=np.uint64)
+        self.standard_a32 = (self.standard_a >> np.uint64(32)).astype(np.uint32) | np.uint32(1)
+        self.standard_b32 = (self.standard_b >> np.uint64(32)).astype(np.uint32)
         self.standard_below = int(getattr(config, "standard_minhash_below", 0) or 0)
         threshold = (1 / config.num_buckets) ** (1 / config.hashes_per_bucket)
         self.both_below = int(np.ceil(self.standard_below / threshold)) if self.standard_below else 0
 
     def standard_signature_of_shingles(self, shingles: np.ndarray) -> np.ndarray:
-        """Standard MinHash: bin i is the minimum over the shingles of ``(a_i * x + b_i) >> 32`` (a_i odd), x the
-        shingle's mixed hash; independent bins, no borrowing."""
-        mixed = mix64(shingles ^ self.standard_salt)
-        values = (self.standard_a[:, None] * mixed[None, :] + self.standard_b[:, None]) >> np.uint64(32)
+        """Standard MinHash: bin i is the minimum over the shingles of ``(a_i * x + b_i) mod 2**32`` (a_i odd, so a
+        bijection), x the top 32 bits of the shingle's mixed hash; independent bins, no borrowing. The plain
+        reference of :meth:`standard_signatures_of_token_hashes`."""
+        mixed = (mix64(shingles ^ self.standard_salt) >> np.uint64(32)).astype(np.uint32)
+        values = self.standard_a32[:, None] * mixed[None, :] + self.standard_b32[:, None]
         return np.minimum(values.min(axis=1), np.iinfo(np.uint32).max - 1).astype(np.uint32)
 
     def signature_sets(self, token_hashes: list[np.ndarray]) -> list[list[np.ndarray]]:
@@ -388,10 +391,9 @@ class MinhashSignatureHasher:
             owners = np.concatenate((owners, np.asarray(short, dtype=owners.dtype)))
             order = np.argsort(owners, kind="stable")
             shingles, owners = shingles[order], owners[order]
-        mixed = mix64(shingles ^ self.standard_salt)
-        values = self.standard_a[:, None] * mixed[None, :]
-        values += self.standard_b[:, None]
-        values >>= np.uint64(32)
+        mixed = (mix64(shingles ^ self.standard_salt) >> np.uint64(32)).astype(np.uint32)
+        values = self.standard_a32[:, None] * mixed[None, :]  # wraps mod 2**32: a bijection per bin (a odd)
+        values += self.standard_b32[:, None]
         starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         minima = np.minimum.reduceat(values, starts, axis=1)  # (bins, documents), documents in order
         signatures = np.minimum(minima, np.iinfo(np.uint32).max - 1).astype(np.uint32).T
