@@ -5,10 +5,16 @@
 
 Four datatrove stages, chained with ``depends=`` (dedup needs a global view, everything else is per file):
 
-1. prepare (N tasks): read → guard → language → dedup signatures → intermediate JSONL (``DIR/work/prepared``)
+1. prepare (N tasks): read → guard → language → rules → syntax → decontamination → dedup signatures →
+   intermediate JSONL (``DIR/work/prepared``)
 2. buckets (min(N, ``num_buckets``) tasks): exact SHA-256 groups and MinHash band matches
-3. cluster (1 task): which copies to drop (with N = 1, stages 2 and 3 run as one single-task stage, "dedup")
-4. filter (N tasks): exact dedup → near dedup → rules → syntax → decontamination → ``DIR/kept``
+3. cluster (1 task): which copies to drop, keeping each cluster's preferred copy (stars, recency, id); with N = 1,
+   stages 2 and 3 run as one single-task stage, "dedup"
+4. filter (N tasks): exact dedup → near dedup → ``DIR/kept``
+
+The filters run before dedup so that dedup only chooses among files that pass them. Every input record is counted
+in the ``read`` step: a line that is not UTF-8, not JSON or not an object, a cut ``.jsonl.gz``, a record whose
+content is not a string, is excluded there with its reason, file and line (``DIR/excluded/read/``).
 
 Every excluded document goes to ``DIR/excluded/<step>/`` with its reason; ``DIR/stats.json`` holds the funnel, and
 the pipeline raises if documents in != kept + Σ excluded. ``DIR/README.md`` is the dataset card (what was done, the
@@ -25,15 +31,10 @@ import sys
 from dataclasses import dataclass, field
 
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers import JsonlReader
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
-from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
-from datatrove_pipelines.decontamination import (
-    DecontaminationConfig,
-    DecontaminationFilter,
-    DecontaminationPrecheck,
-)
+from datatrove_pipelines.code_readers import FaultTolerantJsonlReader, ReaderConfig, reader_for_input
+from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
 from datatrove_pipelines.hub import add_hub_arguments
@@ -80,30 +81,34 @@ class CodeFilesConfig:
 
 
 def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineStep]]:
-    """The datatrove pipeline (list of steps) of each stage, in order."""
+    """The datatrove pipeline (list of steps) of each stage, in order.
+
+    The per-file filters (rules, syntax, decontamination) run before the dedup signatures, so dedup only chooses
+    among files that pass them: a cluster never keeps a copy that a later filter would drop while a valid copy was
+    removed as its duplicate. The decontamination filter hashes each batch's tokens once for itself and the dedup
+    signatures after it."""
     out, work = config.output_dir, config.work_dir
     prepared = os.path.join(work, "prepared")
     prepare: list[PipelineStep] = [reader_for_input(spec, config.reader) for spec in config.inputs]
     prepare += [
         GuardFilter(config.guard, exclusion_writer(out, "guard")),
         LanguageStep(exclusion_writer(out, "language")),
-        DedupSignatures(work, config.dedup),
-    ]
-    if config.decontaminate:  # looks documents up while their tokens are at hand; the filter stage applies it
-        prepare.append(DecontaminationPrecheck(config.decontamination))
-    prepare += [
-        RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
-    ]
-    filtering: list[PipelineStep] = [
-        JsonlReader(prepared, glob_pattern="*.jsonl", compression=None),
-        DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
-        DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
         CodeRuleFilter(config.rules, exclusion_writer(out, "rules")),
         SyntaxCheckFilter(config.syntax, exclusion_writer(out, "syntax")),
     ]
     if config.decontaminate:
-        filtering.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
-    filtering.append(kept_writer(out))
+        prepare.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
+    prepare += [
+        DedupSignatures(work, config.dedup),
+        RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
+    ]
+    filtering: list[PipelineStep] = [
+        # the stage's own intermediate files (already counted): any unreadable record there is a bug, and raises
+        FaultTolerantJsonlReader(prepared, glob_pattern="*.jsonl", compression=None, count_in_funnel=False),
+        DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
+        DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
+        kept_writer(out),
+    ]
     return {
         "prepare": prepare,
         "buckets": [DedupBuckets(work, config.dedup)],

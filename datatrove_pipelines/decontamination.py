@@ -38,8 +38,14 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 
-from datatrove_pipelines.dedup import document_ngram_hashes, ngram_hashes, normalized_token_hashes, word_tokens
 from datatrove_pipelines.funnel import FunnelFilter
+from datatrove_pipelines.hashing import (
+    document_ngram_hashes,
+    hash_normalized_batch,
+    ngram_hashes,
+    normalized_token_hashes,
+    word_tokens,
+)
 
 WORD_TOKEN = re.compile(r"\w+")
 DEFAULT_BENCHMARKS = (
@@ -392,8 +398,9 @@ class DecontaminationFilter(FunnelFilter):
         index: BenchmarkNGramIndex | None = None,
         step_name: str = "decontamination",
         cache_dir: str | None = None,
+        batch_size: int = 64,
     ):
-        super().__init__(step_name, exclusion_writer)
+        super().__init__(step_name, exclusion_writer, batch_size=batch_size)
         self.config = config or DecontaminationConfig()
         self._index = index
         self.cache_dir = cache_dir  # overrides config.cache_dir
@@ -414,6 +421,35 @@ class DecontaminationFilter(FunnelFilter):
             return None
         doc.metadata["contamination"] = match
         return f"benchmark:{match['benchmark']}"
+
+    def check_batch(self, batch: list[Document]) -> list[str | None]:
+        """Decisions for a batch: the documents' tokens are hashed together (and remembered, so the dedup
+        signatures after this step reuse them) and looked up in one pass; a precheck result is used when present."""
+        self.index  # noqa: B018 - a benchmark that cannot be loaded is a usage error: raise, do not exclude everything
+        pending = [doc for doc in batch if not self._has_precheck(doc)]
+        try:
+            texts = [doc.text for doc in pending]
+            hash_normalized_batch(texts)
+            found = dict(zip(map(id, pending), self.index.first_matches(texts), strict=True))
+        except Exception:  # one document at a time, each failure its own error:<type> exclusion
+            return [self._safe_check(doc) for doc in batch]
+        reasons = []
+        for doc in batch:
+            if id(doc) in found:
+                doc.metadata.pop(PRECHECK_KEY, None)  # one for another index, if any
+                match = _match_dict(found[id(doc)])
+                if match is None:
+                    reasons.append(None)
+                    continue
+                doc.metadata["contamination"] = match
+                reasons.append(f"benchmark:{match['benchmark']}")
+            else:
+                reasons.append(self._safe_check(doc))
+        return reasons
+
+    def _has_precheck(self, doc: Document) -> bool:
+        precheck = doc.metadata.get(PRECHECK_KEY)
+        return isinstance(precheck, dict) and precheck.get("index") is not None and precheck["index"] == self.index.key
 
     def _safe_check(self, doc: Document) -> str | None:
         self.index  # noqa: B018 - a benchmark that cannot be loaded is a usage error: raise, do not exclude everything

@@ -1,32 +1,45 @@
 """Exact (SHA-256) and near (MinHash LSH) deduplication of code files, as datatrove stages.
 
-Stages (``depends=`` chains them):
+Hashing (tokens, shingles, signatures) is the library :mod:`datatrove_pipelines.hashing`; this module holds the
+stages, which chain with ``depends=``:
 
-1. ``DedupSignatures`` (N tasks, inline in the first pass): gives each document a reference ``(rank, index)``,
-   writes its SHA-256 and its MinHash signature, and passes the document on (to the intermediate writer).
+1. ``DedupSignatures`` (N tasks, inline in the first pass, after the per-file filters): gives each document a
+   reference ``(rank, index)``, writes its SHA-256, its MinHash band signatures and its preference key, and passes the
+   document on (to the intermediate writer).
 2. ``DedupBuckets`` (up to ``num_buckets`` tasks, each taking one or more buckets): per bucket, exact groups of
-   equal SHA-256 and datatrove's ``MinhashDedupBuckets`` pairs of equal band signatures.
-3. ``DedupCluster`` (1 task; after the buckets in the same task when there is only one): one decision for both kinds. Exact copies: the smallest reference of each SHA-256
-   group is kept. Near copies: pairs are unioned (exact pairs too) and in each cluster the smallest reference that
-   exact dedup kept is kept; every other member is a near duplicate. So each cluster keeps exactly one document.
+   equal SHA-256 and the pairs of equal band signatures (candidates), as datatrove's ``MinhashDedupBuckets``.
+3. ``DedupCluster`` (1 task; after the buckets in the same task when there is only one): one decision for both
+   kinds. Exact pairs group identical files, all pairs (exact and near) group clusters; each cluster keeps exactly
+   one document, its **preferred** member, and so does each exact group (the rest are ``exact_duplicate`` when
+   identical to their group's keeper, else ``near_duplicate``).
 4. ``DedupFilter`` (N tasks): drops what stage 3 decided, with reason ``exact_duplicate`` / ``near_duplicate``.
+
+Which copy survives: the pipeline runs the per-file filters (rules, syntax, decontamination) *before* the
+signatures, so only files that pass them take part, and a cluster whose members pass loses none of them to a broken
+copy. Among those the preference is: more stars (``stars`` / ``max_stars_count`` / ``star_events_count`` in the
+metadata or its ``source`` columns), then the more recent (``committer_date`` / ``revision_date`` /
+``last_modified``), then the smallest id (``<repo>/<path>``), so the survivors do not depend on ``--tasks``.
 
 Shingles are code-aware: 5-grams of identifier/number tokens (``\\w+``; lower-cased, punctuation and whitespace
 ignored), as bigcode's near-dedup did, instead of datatrove's English word tokenizer. With 14 bands of 8 hashes the
 LSH threshold is (1/14)^(1/8) ≈ 0.72 Jaccard (bigcode: 0.7). Signatures are one-permutation MinHash (one hash per
-shingle, optimal densification), written in datatrove's signature format.
+shingle, optimal densification), standard MinHash for small files (``standard_minhash_below`` shingles), in
+datatrove's signature format. The number of candidate pairs per 10K documents is in ``stats.json`` (``reports``).
+
+All files go through datatrove's ``DataFolder`` (fsspec), so the work folder may be local or remote.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import re
+import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolder, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
 from datatrove.pipeline.writers.disk_base import DiskWriter
@@ -34,10 +47,28 @@ from datatrove.utils.batching import batched
 from datatrove.utils.hashing import HashConfig
 
 from datatrove_pipelines.funnel import FunnelFilter
+from datatrove_pipelines.hashing import (  # noqa: F401 - re-exported for callers of the old module layout
+    CODE_TOKEN,
+    TOKEN_CACHE_STATS,
+    MinhashSignatureHasher,
+    WordTokens,
+    document_ngram_hashes,
+    hash_normalized_batch,
+    mix64,
+    ngram_hashes,
+    normalized_token_hashes,
+    normalized_tokens,
+    reference_ngram_hash,
+    reference_token_hash,
+    word_tokens,
+)
 
 DEDUP_REF_KEY = "dedup_ref"
-CODE_TOKEN = re.compile(r"\w+")
+REPORT_PREFIX = "report/"  # datatrove stats keys that stats.json lists under "reports"
 _EXACT_DTYPE = np.dtype([("h1", ">u8"), ("h2", ">u8"), ("index", "<u4")])
+STAR_KEYS = ("stars", "max_stars_count", "star_events_count", "stargazers_count")
+DATE_KEYS = ("committer_date", "revision_date", "last_modified", "max_stars_repo_stars_event_max_datetime")
+_PREFERENCE_FIELDS = frozenset(STAR_KEYS + DATE_KEYS)
 
 
 @dataclass
@@ -53,6 +84,9 @@ class DedupConfig:
     # a bucket with at most this many signatures (one per document) is matched in memory with one sort
     # (~44 bytes each); larger buckets, or buckets split among several tasks, use datatrove's streaming merge
     max_bucket_signatures_in_memory: int = 50_000_000
+    # files with fewer shingles get standard MinHash (see hashing.MinhashSignatureHasher): one-permutation MinHash
+    # over mostly-empty bins lines families of small templated files up into false band candidates
+    standard_minhash_below: int = 224
 
     @property
     def threshold(self) -> float:
@@ -69,373 +103,77 @@ class DedupConfig:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Hashing
-# --------------------------------------------------------------------------------------------------------------------
-#
-# Token hashes are computed for all tokens of a document at once with numpy, on the UTF-8 bytes: a token is a maximal
-# run of bytes that belong to word characters (``\\w``), and its hash packs its bytes 8 at a time into 64-bit words
-# (read unaligned from the byte buffer) mixed with the murmur3 finalizer. No Python object is created per token, and
-# the work per character is a few vectorised passes (mark word bytes, find run edges); the rest is per token.
-# ``reference_token_hash`` is the same function written per token in plain Python (the tests compare the two).
-
-_MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_SHIFT_33 = np.uint64(33)
-_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)  # [k] keeps k bytes
-_CHUNK_SALT = np.uint64(0xD6E8FEB86659FD93)
-
-# Word-ness of every code point, filled lazily with the regex itself so that it is exactly ``\w``.
-_WORD_CODE_POINT = np.zeros(0x110000, dtype=bool)
-_WORD_CODE_POINT_KNOWN = np.zeros(0x110000, dtype=bool)
-_WORD_CODE_POINT[:128] = [CODE_TOKEN.fullmatch(chr(c)) is not None for c in range(128)]
-_WORD_CODE_POINT_KNOWN[:128] = True
-_ASCII_WORD_BYTES = bytes(_WORD_CODE_POINT[:128].astype(np.uint8).tolist()) + bytes(128)
-
-
-def mix64(values: np.ndarray) -> np.ndarray:
-    """The murmur3 64-bit finalizer (a bijection that spreads every input bit), in place."""
-    values ^= values >> _SHIFT_33
-    values *= _MIX_1
-    values ^= values >> _SHIFT_33
-    values *= _MIX_2
-    values ^= values >> _SHIFT_33
-    return values
-
-
-def _word_byte_mask(text: str, raw: bytes) -> np.ndarray:
-    """int8 per UTF-8 byte of ``text``: 1 where the byte belongs to a word character."""
-    if len(raw) == len(text):  # ASCII: one byte per character, one table lookup per byte
-        return np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8)
-    mask = np.frombuffer(bytearray(raw.translate(_ASCII_WORD_BYTES)), dtype=np.int8)  # non-ASCII bytes: 0 for now
-    code_points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-    high = code_points[code_points >= 128]  # in text order, one per UTF-8 lead byte
-    unseen = high[~_WORD_CODE_POINT_KNOWN[high]]
-    if len(unseen):
-        unseen = np.unique(unseen)
-        for code_point in unseen.tolist():
-            _WORD_CODE_POINT[code_point] = CODE_TOKEN.fullmatch(chr(code_point)) is not None
-        _WORD_CODE_POINT_KNOWN[unseen] = True
-    is_word = _WORD_CODE_POINT[high]
-    leads = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0)[is_word]
-    widths = 2 + (high[is_word] >= 0x800).view(np.uint8) + (high[is_word] >= 0x10000)
-    for offset in range(4):
-        mask[leads[widths > offset] + offset] = 1
-    return mask
-
-
-@dataclass
-class WordTokens:
-    """The ``\\w+`` tokens of a text: hashes and UTF-8 byte offsets (``raw[starts[i]:ends[i]]`` is token i)."""
-
-    raw: bytes
-    hashes: np.ndarray  # uint64
-    starts: np.ndarray  # int64
-    ends: np.ndarray  # int64
-
-    def char_lengths(self) -> np.ndarray:
-        """Length of each token in characters (not bytes)."""
-        if len(self.raw) == 0 or not len(self.starts):
-            return self.ends - self.starts
-        data = np.frombuffer(self.raw, dtype=np.uint8)
-        char_starts = np.zeros(len(data) + 1, dtype=np.int64)
-        np.cumsum((data & 0xC0) != 0x80, out=char_starts[1:])
-        return char_starts[self.ends] - char_starts[self.starts]
-
-
-def word_tokens(text: str) -> WordTokens:
-    """Tokens (maximal runs of ``\\w`` characters, case kept) of ``text`` with their hashes, all at once."""
-    raw = text.encode("utf-8", errors="surrogatepass")
-    return _tokens_of(raw, _word_byte_mask(text, raw))
-
-
-# The last normalised text and its tokens: steps of one task that look at the same document (the same str object),
-# the dedup signature and the decontamination precheck, share one tokenisation. One tuple: swapped atomically.
-_LAST_NORMALIZED: tuple[str | None, WordTokens | None] = (None, None)
-
-
-def normalized_tokens(text: str) -> WordTokens:
-    """``word_tokens(text.lower())``: the tokens near-dedup shingles and decontamination n-grams are both made of
-    (case-insensitive, as bigcode's near-dedup hashed its shingles). The result for the last text is kept, so the
-    second step to ask for the same document gets it for free."""
-    global _LAST_NORMALIZED
-    last_text, last_tokens = _LAST_NORMALIZED
-    if last_text is text:
-        return last_tokens
-    if text.isascii():  # bytes.lower is str.lower here, and the word mask is one table lookup per byte
-        raw = text.encode("ascii").lower()
-        tokens = _tokens_of(raw, np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8))
-    else:
-        tokens = word_tokens(text.lower())
-    _LAST_NORMALIZED = (text, tokens)
-    return tokens
-
-
-# Token hashes of the texts of the last batch: DedupSignatures tokenises its documents in batches, and the
-# decontamination precheck, the next step, asks for the same str objects. Keyed by id(); the entries hold the texts,
-# so an id cannot be reused while its entry is there.
-_BATCH_HASHES: dict[int, tuple[str, np.ndarray]] = {}
-
-
-def normalized_token_hashes(text: str) -> np.ndarray:
-    """``normalized_tokens(text).hashes``; from the last ``hash_normalized_batch`` when ``text`` was in it."""
-    entry = _BATCH_HASHES.get(id(text))
-    if entry is not None and entry[0] is text:
-        return entry[1]
-    return normalized_tokens(text).hashes
-
-
-def hash_normalized_batch(texts: list[str]) -> list[np.ndarray]:
-    """``normalized_token_hashes`` of many texts, remembered for the next steps: the ASCII texts are joined by
-    newlines (no token crosses one) and tokenised and hashed with one set of numpy calls, the others one by one."""
-    global _BATCH_HASHES
-    result: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)] * len(texts)
-    ascii_positions = [position for position, text in enumerate(texts) if text.isascii()]
-    others = [position for position, text in enumerate(texts) if not text.isascii()]
-    if ascii_positions:
-        parts = [texts[position] for position in ascii_positions]
-        raw = "\n".join(parts).encode("ascii").lower()
-        tokens = _tokens_of(raw, np.frombuffer(raw.translate(_ASCII_WORD_BYTES), dtype=np.int8))
-        _split_tokens(tokens, list(map(len, parts)), ascii_positions, result)
-    if others:  # lower-cased one by one (lower-casing may change lengths), tokenised together
-        lowered = [texts[position].lower() for position in others]
-        sizes = [len(text.encode("utf-8", errors="surrogatepass")) for text in lowered]
-        _split_tokens(word_tokens("\n".join(lowered)), sizes, others, result)
-    _BATCH_HASHES = {id(text): (text, hashes) for text, hashes in zip(texts, result, strict=True)}
-    return result
-
-
-def _split_tokens(tokens: WordTokens, sizes: list[int], positions: list[int], result: list[np.ndarray]) -> None:
-    """Give each of the newline-joined texts (``sizes`` in bytes) the hashes of the tokens that start in it."""
-    text_starts = np.cumsum(np.asarray(sizes, dtype=np.int64) + 1)[:-1]  # of the 2nd, 3rd, ... text
-    for position, hashes in zip(
-        positions, np.split(tokens.hashes, np.searchsorted(tokens.starts, text_starts)), strict=True
-    ):
-        result[position] = hashes
-
-
-def _tokens_of(raw: bytes, mask: np.ndarray) -> WordTokens:
-    """Tokens of ``raw`` given its word-byte mask: a token starts where the mask goes 0 -> 1 and ends at 1 -> 0."""
-    if not len(mask):
-        empty = np.zeros(0, dtype=np.int64)
-        return WordTokens(raw, np.zeros(0, dtype=np.uint64), empty, empty)
-    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1  # every change, start or end, inside the text
-    if mask[0]:
-        edges = np.concatenate(([0], edges))
-    if mask[-1]:
-        edges = np.append(edges, len(mask))
-    starts, ends = edges[0::2], edges[1::2]
-    return WordTokens(raw, _hash_tokens(raw, starts, ends), starts, ends)
-
-
-def _hash_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``reference_token_hash`` of every token: the first 8 bytes of all tokens, then the further 8-byte chunks
-    of the longer tokens in one flat array (no loop over chunk positions)."""
-    if not len(starts):
-        return np.zeros(0, dtype=np.uint64)
-    buffer = raw + bytes(8)  # every 8-byte read that starts inside ``raw`` stays inside the buffer
-    words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=buffer, strides=(1,))  # unaligned 8-byte windows
-    lengths = ends - starts
-    state = words[starts] & _LOW_BYTES[np.minimum(lengths, 8)]
-    state ^= lengths.astype(np.uint64) * _GOLDEN
-    longer = np.flatnonzero(lengths > 8)
-    if len(longer):
-        extra = (lengths[longer] - 1) // 8  # chunks after the first
-        first_extra = np.cumsum(extra) - extra
-        chunk = np.arange(int(extra.sum())) - np.repeat(first_extra - 1, extra)  # 1, 2, ... within each token
-        values = words[np.repeat(starts[longer], extra) + 8 * chunk]
-        values &= _LOW_BYTES[np.minimum(np.repeat(lengths[longer], extra) - 8 * chunk, 8)]
-        values ^= chunk.astype(np.uint64) * _CHUNK_SALT
-        state[longer] ^= np.bitwise_xor.reduceat(mix64(values), first_extra)
-    return mix64(state)
-
-
-def reference_token_hash(token: str) -> int:
-    """``word_tokens``' hash of one token, in plain Python: the specification the vectorised code must meet.
-
-    The UTF-8 bytes are read as little-endian 64-bit chunks c_0, c_1, ...; the hash is
-    mix(c_0 ^ length * GOLDEN ^ mix(c_1 ^ 1 * SALT) ^ mix(c_2 ^ 2 * SALT) ^ ...) with mix the murmur3 finalizer.
-    """
-    data = token.encode("utf-8", errors="surrogatepass")
-    mask = 2**64 - 1
-
-    def mix(value: int) -> int:
-        value ^= value >> 33
-        value = (value * int(_MIX_1)) & mask
-        value ^= value >> 33
-        value = (value * int(_MIX_2)) & mask
-        return value ^ (value >> 33)
-
-    state = int.from_bytes(data[:8], "little") ^ ((len(data) * int(_GOLDEN)) & mask)
-    for chunk in range(1, (len(data) + 7) // 8):
-        state ^= mix(int.from_bytes(data[8 * chunk : 8 * chunk + 8], "little") ^ ((chunk * int(_CHUNK_SALT)) & mask))
-    return mix(state)
-
-
-# n-gram hashes are polynomial in an odd base B (mod 2**64): H[i] = sum_k hashes[i + k] * B**(n - 1 - k). Windows
-# of 2, 4, 8, ... tokens are built by doubling (P_2m[i] = P_m[i] * B**m + P_m[i + m]) and the binary digits of n
-# are joined the same way, so a 10-gram costs 4 multiply-adds per position instead of 10.
-_NGRAM_BASE = np.uint64(0x9FB21C651E98DF25)
-
-
-def _base_power(exponent: int) -> np.uint64:
-    return np.uint64(pow(int(_NGRAM_BASE), exponent, 2**64))
-
-
-def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
-    """Hash of every window of ``n`` consecutive token hashes (a file shorter than ``n`` tokens gives one window)."""
-    if len(hashes) == 0:
-        return hashes
-    n = min(n, len(hashes))
-    windows = len(hashes) - n + 1
-    combined: np.ndarray | None = None  # the windows of the first ``covered`` tokens
-    covered = 0
-    power, width = hashes, 1  # P_width
-    while True:
-        if n & width:
-            if combined is None:
-                combined = power[:windows].copy()
-            else:
-                combined *= _base_power(width)  # wraps mod 2**64 on purpose
-                combined += power[covered : covered + windows]
-            covered += width
-        if 2 * width > n:
-            break
-        power = power[:-width] * _base_power(width) + power[width:]
-        width *= 2
-    combined ^= combined >> np.uint64(29)
-    return combined
-
-
-def document_ngram_hashes(token_hashes: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The n-gram hashes of many documents at once: (hash, document, position in the document) of every window of
-    ``n`` tokens that lies inside one document (documents shorter than ``n`` tokens have none)."""
-    lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(token_hashes))
-    if not len(lengths) or lengths.max() < n:
-        empty = np.zeros(0, dtype=np.int64)
-        return np.zeros(0, dtype=np.uint64), empty, empty
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    windows = ngram_hashes(np.concatenate(token_hashes), n)
-    position = np.arange(len(windows))
-    document = np.searchsorted(starts, position, side="right") - 1
-    inside = position + n <= starts[document] + lengths[document]
-    return windows[inside], document[inside], (position - starts[document])[inside]
-
-
-def reference_ngram_hash(hashes: list[int]) -> int:
-    """``ngram_hashes``' hash of one window, in plain Python (the specification the doubling must meet)."""
-    value = 0
-    for token_hash in hashes:
-        value = (value * int(_NGRAM_BASE) + token_hash) % 2**64
-    return value ^ (value >> 29)
-
-
-class MinhashSignatureHasher:
-    """One-permutation MinHash with optimal densification (Shrivastava, ICML 2017).
-
-    Each shingle is hashed once (seeded): the high bits choose one of the ``num_buckets * hashes_per_bucket`` bins,
-    the low 32 bits are its value, and each bin keeps its minimum. A bin no shingle fell into borrows the value of the
-    first non-empty bin of its own fixed random sequence of bins (the same for every document), so two documents
-    still agree on a bin with probability = their Jaccard similarity, as with one hash function per bin, at the cost
-    of one hash per shingle instead of 112.
-    """
-
-    def __init__(self, config: DedupConfig):
-        self.config = config
-        self.num_hashes = config.num_buckets * config.hashes_per_bucket
-        generator = np.random.RandomState(config.seed)
-        self.salt = np.uint64(generator.randint(0, 2**63, dtype=np.uint64))
-        self.borrow_order = np.stack([generator.permutation(self.num_hashes) for _ in range(self.num_hashes)])
-        self.borrow_rank = np.argsort(self.borrow_order, axis=1)  # [b, c]: position of bin c in bin b's order
-
-    def signature(self, text: str) -> np.ndarray | None:
-        """The (num_buckets * hashes_per_bucket,) uint32 signature, or None for a file without tokens."""
-        return self.signature_of_token_hashes(normalized_token_hashes(text))
-
-    def signature_of_token_hashes(self, token_hashes: np.ndarray) -> np.ndarray | None:
-        shingles = ngram_hashes(token_hashes, self.config.n_grams)
-        if shingles.size == 0:
-            return None
-        return self.signature_of_shingles(shingles)
-
-    def signature_of_shingles(self, shingles: np.ndarray) -> np.ndarray:
-        mixed = mix64(shingles ^ self.salt)
-        bins = ((mixed >> np.uint64(32)) * np.uint64(self.num_hashes)) >> np.uint64(32)
-        signature = np.full(self.num_hashes, _EMPTY_BIN, dtype=np.uint64)
-        np.minimum.at(signature, bins.astype(np.intp), mixed & np.uint64(0xFFFFFFFF))
-        return self._finish(signature)
-
-    def signatures_of_token_hashes(self, token_hashes: list[np.ndarray]) -> list[np.ndarray | None]:
-        """``signature_of_token_hashes`` of many documents with one set of numpy calls: the token hashes are
-        concatenated, shingled once (windows that cross a document boundary are dropped), and binned into one
-        matrix; only documents with empty bins (small files) are finished one by one."""
-        n = self.config.n_grams
-        lengths = np.fromiter(map(len, token_hashes), dtype=np.int64, count=len(token_hashes))
-        signatures: list[np.ndarray | None] = [None] * len(token_hashes)
-        if not lengths.sum():
-            return signatures
-        shingles, owners, _ = document_ngram_hashes(token_hashes, n)
-        short = np.flatnonzero((lengths > 0) & (lengths < n))  # one window over all their tokens
-        if len(short):
-            shingles = np.concatenate([shingles, *(ngram_hashes(token_hashes[i], n) for i in short.tolist())])
-            owners = np.concatenate((owners, short))
-        mixed = mix64(shingles ^ self.salt)
-        bins = ((mixed >> np.uint64(32)) * np.uint64(self.num_hashes)) >> np.uint64(32)
-        matrix = np.full((len(token_hashes), self.num_hashes), _EMPTY_BIN, dtype=np.uint64)
-        np.minimum.at(
-            matrix.reshape(-1), owners * self.num_hashes + bins.astype(np.int64), mixed & np.uint64(0xFFFFFFFF)
-        )
-        has_empty_bins = (matrix == _EMPTY_BIN).any(axis=1)
-        complete = np.minimum(matrix, np.iinfo(np.uint32).max - 1).astype(np.uint32)
-        for document in np.flatnonzero(lengths > 0).tolist():
-            signatures[document] = self._finish(matrix[document]) if has_empty_bins[document] else complete[document]
-        return signatures
-
-    def _finish(self, signature: np.ndarray) -> np.ndarray:
-        """Fill the empty bins of a binned signature (densification) and make it datatrove's uint32 signature."""
-        missing = np.flatnonzero(signature == _EMPTY_BIN)
-        if 2 * missing.size > self.num_hashes:  # few filled bins (a small file): the filled bin of least rank
-            filled = np.flatnonzero(signature != _EMPTY_BIN)
-            nearest = self.borrow_rank[missing[:, None], filled[None, :]].argmin(axis=1)
-            signature[missing] = signature[filled[nearest]]
-        elif missing.size:  # each empty bin takes the value of the first filled bin in its borrowing order
-            candidates = self.borrow_order[missing]
-            first_filled = (signature[candidates] != _EMPTY_BIN).argmax(axis=1)
-            signature[missing] = signature[candidates[np.arange(len(missing)), first_filled]]
-        # datatrove stops reading a bucket at the max value (its sentinel): keep signatures strictly below it
-        return np.minimum(signature, np.iinfo(np.uint32).max - 1).astype(np.uint32)
-
-
-_EMPTY_BIN = np.uint64(2**32)  # above every 32-bit value: a bin no shingle fell into
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # Stage 1: signatures
 # --------------------------------------------------------------------------------------------------------------------
 
+MINHASH_SIGNATURES = "minhash/signatures"
+MINHASH_PAIRS = "minhash/duplicate_pairs"
+EXACT_SIGNATURES = "exact/signatures"
+EXACT_PAIRS = "exact/duplicate_pairs"
+PREFERENCE_KEYS = "preference"
+REMOVALS = "removals"
+
 
 def minhash_sig_dir(work_dir: str) -> str:
-    return os.path.join(work_dir, "minhash", "signatures")
+    return f"{work_dir.rstrip('/')}/{MINHASH_SIGNATURES}"
 
 
 def minhash_dups_dir(work_dir: str) -> str:
-    return os.path.join(work_dir, "minhash", "duplicate_pairs")
+    return f"{work_dir.rstrip('/')}/{MINHASH_PAIRS}"
 
 
 def exact_sig_dir(work_dir: str) -> str:
-    return os.path.join(work_dir, "exact", "signatures")
+    return f"{work_dir.rstrip('/')}/{EXACT_SIGNATURES}"
 
 
 def exact_dups_dir(work_dir: str) -> str:
-    return os.path.join(work_dir, "exact", "duplicate_pairs")
+    return f"{work_dir.rstrip('/')}/{EXACT_PAIRS}"
 
 
 def removal_dir(work_dir: str) -> str:
-    return os.path.join(work_dir, "removals")
+    return f"{work_dir.rstrip('/')}/{REMOVALS}"
+
+
+def _lookup(metadata: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    source = metadata.get("source") if isinstance(metadata.get("source"), dict) else {}
+    for key in keys:
+        for where in (metadata, source):
+            value = where.get(key)
+            if value not in (None, ""):
+                return value
+    return None
+
+
+def preference_key(doc: Document) -> list:
+    """[-stars, recency, id]: sorted ascending, the preferred copy comes first (missing stars count as 0, a missing
+    date as the oldest). The id order is a total order that does not depend on how the input was split."""
+    metadata = doc.metadata
+    source = metadata.get("source")
+    if not _PREFERENCE_FIELDS & metadata.keys() and not (
+        isinstance(source, dict) and _PREFERENCE_FIELDS & source.keys()
+    ):
+        return [-0.0, "", str(doc.id)]  # the common case, without the lookups
+    stars = _lookup(doc.metadata, STAR_KEYS)
+    try:
+        stars = float(stars) if stars is not None else 0.0
+    except (TypeError, ValueError):
+        stars = 0.0
+    date = _lookup(doc.metadata, DATE_KEYS)
+    return [-stars, str(date) if date is not None else "", str(doc.id)]
+
+
+def _sort_key(key: list) -> tuple:
+    """The sort key of a stored preference: more stars, then more recent (dates sort descending), then the id."""
+    stars, date, doc_id = key
+    return (stars, tuple(-ord(c) for c in date) + (1,), doc_id)
+
+
+_NO_KEY = (0.0, (1,), "")  # a document without a stored key (not expected): after every keyed one
 
 
 class DedupSignatures(PipelineStep):
-    """Tags each document with ``metadata.dedup_ref = [rank, index]`` and writes its exact and MinHash signatures."""
+    """Tags each document with ``metadata.dedup_ref = [rank, index]`` and writes its exact and MinHash signatures
+    and its preference key (``preference/<rank>.jsonl``: ``[index, -stars, date, id]`` per line)."""
 
     type = "🫂 - DEDUP"
     name = "✍ signatures"
@@ -448,45 +186,54 @@ class DedupSignatures(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         config = self.config
+        folder = get_datafolder(self.work_dir)
         hasher = MinhashSignatureHasher(config)
         exact_records: list[tuple[int, int, int]] = []
         minhash_indices: list[int] = []
         minhash_signatures: list[np.ndarray] = []
+        hits_before = TOKEN_CACHE_STATS["hits"]
         index = 0
-        for batch in batched(data or [], self.batch_size):
-            with self.track_time("batch"):
-                token_hashes = hash_normalized_batch([doc.text for doc in batch]) if config.near else []
-                signatures = hasher.signatures_of_token_hashes(token_hashes) if config.near else []
-                for position, doc in enumerate(batch):
-                    doc.metadata[DEDUP_REF_KEY] = [rank, index + position]
-                    if config.exact:
-                        digest = bytes.fromhex(doc.metadata["sha256"])
-                        exact_records.append(
-                            (int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:16], "big"), index + position)
-                        )
-                    if config.near:
-                        signature = signatures[position]
-                        if signature is not None:
-                            minhash_indices.append(index + position)
-                            minhash_signatures.append(signature)
-            index += len(batch)
-            self.stat_update("documents", value=len(batch))
-            yield from batch
+        with folder.open(f"{PREFERENCE_KEYS}/{rank:05d}.jsonl", "wt") as keys:
+            for batch in batched(data or [], self.batch_size):
+                with self.track_time("batch"):
+                    token_hashes = hash_normalized_batch([doc.text for doc in batch]) if config.near else []
+                    signature_sets = hasher.signature_sets(token_hashes) if config.near else []
+                    lines = []
+                    for position, doc in enumerate(batch):
+                        doc.metadata[DEDUP_REF_KEY] = [rank, index + position]
+                        lines.append(json.dumps([index + position, *preference_key(doc)]))
+                        if config.exact:
+                            digest = bytes.fromhex(doc.metadata["sha256"])
+                            exact_records.append(
+                                (
+                                    int.from_bytes(digest[:8], "big"),
+                                    int.from_bytes(digest[8:16], "big"),
+                                    index + position,
+                                )
+                            )
+                        if config.near:
+                            for signature in signature_sets[position]:
+                                minhash_indices.append(index + position)
+                                minhash_signatures.append(signature)
+                    keys.write("\n".join(lines) + "\n")
+                index += len(batch)
+                self.stat_update("documents", value=len(batch))
+                yield from batch
+        self.stat_update("token_cache_hits", value=TOKEN_CACHE_STATS["hits"] - hits_before)
         with self.track_time():
             if config.exact:
-                self._write_exact(exact_records, rank)
+                self._write_exact(folder, exact_records, rank)
             if config.near:
-                self._write_minhash(minhash_indices, minhash_signatures, rank)
+                self._write_minhash(folder, minhash_indices, minhash_signatures, rank)
 
-    def _write_exact(self, records: list[tuple[int, int, int]], rank: int) -> None:
+    def _write_exact(self, folder: DataFolder, records: list[tuple[int, int, int]], rank: int) -> None:
         table = np.array(records, dtype=_EXACT_DTYPE)
         bucket_of = (table["h1"] >> np.uint64(56)) % np.uint64(self.config.num_buckets) if len(table) else table["h1"]
         for bucket in range(self.config.num_buckets):
-            folder = os.path.join(exact_sig_dir(self.work_dir), f"bucket_{bucket:03d}")
-            os.makedirs(folder, exist_ok=True)
-            np.save(os.path.join(folder, f"{rank:05d}.npy"), table[bucket_of == bucket])
+            with folder.open(f"{EXACT_SIGNATURES}/bucket_{bucket:03d}/{rank:05d}.npy", "wb") as handle:
+                np.save(handle, table[bucket_of == bucket])
 
-    def _write_minhash(self, indices: list[int], signatures: list[np.ndarray], rank: int) -> None:
+    def _write_minhash(self, folder: DataFolder, indices: list[int], signatures: list[np.ndarray], rank: int) -> None:
         per_bucket = self.config.hashes_per_bucket
         fields = [(f"field{i + 1}", "<u4") for i in range(per_bucket)] + [(f"field{per_bucket + 1}", "<u4")]
         dtype = np.dtype(fields)
@@ -497,9 +244,7 @@ class DedupSignatures(PipelineStep):
                 records[f"field{i + 1}"] = matrix[:, bucket * per_bucket + i]
             records[f"field{per_bucket + 1}"] = np.asarray(indices, dtype=np.uint32)
             records.sort(order=dtype.names)  # datatrove's bucket stage merges sorted files
-            folder = os.path.join(minhash_sig_dir(self.work_dir), f"bucket_{bucket:03d}")
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, f"{rank:05d}.minhash.sig"), "wb") as handle:
+            with folder.open(f"{MINHASH_SIGNATURES}/bucket_{bucket:03d}/{rank:05d}.minhash.sig", "wb") as handle:
                 handle.write(records.tobytes())
 
 
@@ -508,13 +253,19 @@ class DedupSignatures(PipelineStep):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def find_exact_duplicate_pairs(sig_folder: str) -> np.ndarray:
-    """(keeper_rank, keeper_index, rank, index) rows for every non-first member of each equal-SHA group."""
+def _rank_of(path: str) -> int:
+    return int(path.rsplit("/", 1)[-1].split(".")[0])
+
+
+def find_exact_duplicate_pairs(sig_folder: str | DataFolder) -> np.ndarray:
+    """(first_rank, first_index, rank, index) rows linking every further member of each equal-SHA group to its first
+    member (which copy is kept is decided in stage 3)."""
+    folder = get_datafolder(sig_folder)
     tables = []
-    for path in sorted(glob.glob(os.path.join(sig_folder, "*.npy"))):
-        table = np.load(path)
-        rank = int(os.path.basename(path).split(".")[0])
-        tables.append((table, np.full(len(table), rank, dtype=np.uint32)))
+    for path in folder.list_files(glob_pattern="*.npy") if folder.isdir("") else []:
+        with folder.open(path, "rb") as handle:
+            table = np.load(handle)
+        tables.append((table, np.full(len(table), _rank_of(path), dtype=np.uint32)))
     if not tables:
         return np.zeros((0, 4), dtype=np.uint32)
     h1 = np.concatenate([t["h1"] for t, _ in tables]).astype(np.uint64)
@@ -531,15 +282,22 @@ def find_exact_duplicate_pairs(sig_folder: str) -> np.ndarray:
     return np.stack([ranks[keeper], index[keeper], ranks[dup], index[dup]], axis=1).astype(np.uint32)
 
 
-def band_match_pairs(signature_files: list[str], hashes_per_bucket: int) -> np.ndarray:
+def band_match_pairs(
+    signature_files: list[str], hashes_per_bucket: int, folder: DataFolder | None = None
+) -> np.ndarray:
     """(rank, index, rank, index) rows linking the documents whose band signatures are equal, from one bucket's
     signature files (``<rank>.minhash.sig``, datatrove's format): all records sorted at once, each record paired
-    with the next equal one, as datatrove's streaming merge pairs them (so its duplicate clusters are the same)."""
+    with the next equal one, as datatrove's streaming merge pairs them (so its duplicate clusters are the same).
+    A document with two signatures (see ``MinhashSignatureHasher.signature_sets``) may pair with itself; such rows
+    are dropped."""
+    folder = folder or get_datafolder("/")
     record = np.dtype([("sig", "<u4", (hashes_per_bucket,)), ("index", "<u4")])
-    tables = [np.fromfile(path, dtype=record) for path in signature_files]
+    tables = []
+    for path in signature_files:
+        with folder.open(path, "rb") as handle:
+            tables.append(np.frombuffer(handle.read(), dtype=record))
     ranks = [
-        np.full(len(table), int(os.path.basename(path).split(".")[0]), np.uint32)
-        for path, table in zip(signature_files, tables, strict=True)
+        np.full(len(table), _rank_of(path), np.uint32) for path, table in zip(signature_files, tables, strict=True)
     ]
     if not tables or not sum(map(len, tables)):
         return np.zeros((0, 4), dtype=np.uint32)
@@ -549,11 +307,13 @@ def band_match_pairs(signature_files: list[str], hashes_per_bucket: int) -> np.n
     signatures = signatures[order]
     same = np.flatnonzero((signatures[1:] == signatures[:-1]).all(axis=1))
     first, second = order[same], order[same + 1]
-    return np.stack([rank[first], table["index"][first], rank[second], table["index"][second]], axis=1)
+    pairs = np.stack([rank[first], table["index"][first], rank[second], table["index"][second]], axis=1)
+    return pairs[(pairs[:, 0] != pairs[:, 2]) | (pairs[:, 1] != pairs[:, 3])]
 
 
 class DedupBuckets(MinhashDedupBuckets):
-    """Stage 2, one task per bucket: exact SHA-256 groups of the bucket, then datatrove's MinHash band matching."""
+    """Stage 2, one task per bucket: exact SHA-256 groups of the bucket, then the MinHash band matches (in memory,
+    or datatrove's streaming merge for buckets too large for it or split among several tasks)."""
 
     name = "🪣 buckets"
 
@@ -579,23 +339,24 @@ class DedupBuckets(MinhashDedupBuckets):
     def _run_bucket(self, rank: int, world_size: int):
         workers_per_bucket = world_size // self.dedup_config.num_buckets
         bucket, bucket_worker = divmod(rank, max(workers_per_bucket, 1))
+        work = get_datafolder(self.work_dir)
         if self.dedup_config.exact and bucket_worker == 0:
             with self.track_time():
-                pairs = find_exact_duplicate_pairs(os.path.join(exact_sig_dir(self.work_dir), f"bucket_{bucket:03d}"))
-                os.makedirs(exact_dups_dir(self.work_dir), exist_ok=True)
-                with open(os.path.join(exact_dups_dir(self.work_dir), f"{bucket:05d}.dups"), "wb") as handle:
+                pairs = find_exact_duplicate_pairs(
+                    get_datafolder(f"{exact_sig_dir(self.work_dir)}/bucket_{bucket:03d}")
+                )
+                with work.open(f"{EXACT_PAIRS}/{bucket:05d}.dups", "wb") as handle:
                     handle.write(pairs.astype("<u4").tobytes())
                 self.stat_update("exact_duplicates", value=len(pairs))
         if self.dedup_config.near:
-            folder = os.path.join(minhash_sig_dir(self.work_dir), f"bucket_{bucket:03d}")
-            files = sorted(glob.glob(os.path.join(folder, "*.minhash.sig")))
+            folder = f"{MINHASH_SIGNATURES}/bucket_{bucket:03d}"
+            files = sorted(work.list_files(folder, glob_pattern="*.minhash.sig")) if work.isdir(folder) else []
             record_size = 4 * (self.dedup_config.hashes_per_bucket + 1)
-            signatures = sum(os.path.getsize(path) for path in files) // record_size
+            signatures = sum(work.size(path) for path in files) // record_size
             if workers_per_bucket <= 1 and signatures <= self.dedup_config.max_bucket_signatures_in_memory:
                 with self.track_time():
-                    pairs = band_match_pairs(files, self.dedup_config.hashes_per_bucket)
-                    os.makedirs(minhash_dups_dir(self.work_dir), exist_ok=True)
-                    with open(os.path.join(minhash_dups_dir(self.work_dir), f"{bucket:05d}_00.dups"), "wb") as out:
+                    pairs = band_match_pairs(files, self.dedup_config.hashes_per_bucket, work)
+                    with work.open(f"{MINHASH_PAIRS}/{bucket:05d}_00.dups", "wb") as out:
                         out.write(pairs.astype("<u4").tobytes())
                     self.stat_update("total_matches", value=len(pairs))
             else:
@@ -607,16 +368,26 @@ class DedupBuckets(MinhashDedupBuckets):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _read_pairs(folder: str) -> np.ndarray:
-    arrays = [
-        np.fromfile(path, dtype="<u4").reshape(-1, 4) for path in sorted(glob.glob(os.path.join(folder, "*.dups")))
-    ]
+def _read_pairs(folder: str | DataFolder) -> np.ndarray:
+    folder = get_datafolder(folder)
+    arrays = []
+    for path in sorted(folder.list_files(glob_pattern="*.dups")) if folder.isdir("") else []:
+        with folder.open(path, "rb") as handle:
+            arrays.append(np.frombuffer(handle.read(), dtype="<u4").reshape(-1, 4))
     return np.concatenate(arrays) if arrays else np.zeros((0, 4), dtype=np.uint32)
 
 
-def decide_removals(exact_pairs: np.ndarray, near_pairs: np.ndarray) -> tuple[set, set]:
-    """(exact-removed refs, near-removed refs); refs are (rank, index). One document per cluster survives."""
-    exact_removed = {(int(r), int(i)) for r, i in exact_pairs[:, 2:4]}
+def _distinct_pairs(pairs: np.ndarray) -> int:
+    """The number of distinct unordered document pairs among band matches (a pair matching in k bands counts once)."""
+    if not len(pairs):
+        return 0
+    a = pairs[:, 0].astype(np.uint64) << np.uint64(32) | pairs[:, 1].astype(np.uint64)
+    b = pairs[:, 2].astype(np.uint64) << np.uint64(32) | pairs[:, 3].astype(np.uint64)
+    return len(np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0))
+
+
+def _components(pairs: Iterable[np.ndarray]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Connected components (root -> members) of the graph whose edges are the (rank, index, rank, index) rows."""
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
     def find(node):
@@ -627,25 +398,61 @@ def decide_removals(exact_pairs: np.ndarray, near_pairs: np.ndarray) -> tuple[se
             parent[node], node = root, parent[node]
         return root
 
-    for row in np.concatenate([exact_pairs, near_pairs]) if len(exact_pairs) + len(near_pairs) else []:
-        a, b = (int(row[0]), int(row[1])), (int(row[2]), int(row[3]))
-        root_a, root_b = find(a), find(b)
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-    clusters: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for rows in pairs:
+        for row in rows.tolist():
+            a, b = (row[0], row[1]), (row[2], row[3])
+            parent.setdefault(a, a)
+            parent.setdefault(b, b)
+            root_a, root_b = find(a), find(b)
+            if root_a != root_b:
+                parent[max(root_a, root_b)] = min(root_a, root_b)
+    components: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     for node in list(parent):
-        clusters[find(node)].append(node)
-    near_removed = set()
-    for members in clusters.values():
-        survivors = sorted(node for node in members if node not in exact_removed)
-        near_removed.update(survivors[1:])
+        components[find(node)].append(node)
+    return components
+
+
+def decide_removals(exact_pairs: np.ndarray, near_pairs: np.ndarray, preference=None) -> tuple[set, set]:
+    """(exact-removed refs, near-removed refs); refs are (rank, index). Each exact group and each cluster keeps one
+    document: the first by ``preference`` (ref -> sort key; default: the ref itself)."""
+    preference = preference or (lambda ref: ref)
+    exact_removed: set[tuple[int, int]] = set()
+    for members in _components([exact_pairs]).values():
+        keeper = min(members, key=preference)
+        exact_removed.update(member for member in members if member != keeper)
+    near_removed: set[tuple[int, int]] = set()
+    for members in _components([exact_pairs, near_pairs]).values():
+        survivor = min(members, key=preference)  # also its exact group's keeper: the same order decides both
+        near_removed.update(member for member in members if member != survivor and member not in exact_removed)
     return exact_removed, near_removed
 
 
+def read_preference_keys(work_dir: str, refs: set[tuple[int, int]]) -> tuple[dict[tuple[int, int], tuple], int]:
+    """(sort key of each of ``refs``, number of documents that have a key) from ``preference/<rank>.jsonl``."""
+    folder = get_datafolder(work_dir)
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for rank, index in refs:
+        wanted[rank].add(index)
+    keys: dict[tuple[int, int], tuple] = {}
+    documents = 0
+    for path in folder.list_files(PREFERENCE_KEYS, glob_pattern="*.jsonl") if folder.isdir(PREFERENCE_KEYS) else []:
+        rank = _rank_of(path)
+        indices = wanted.get(rank, set())
+        with folder.open(path, "rt") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                documents += 1
+                if indices:
+                    index, *key = json.loads(line)
+                    if index in indices:
+                        keys[(rank, index)] = _sort_key(key)
+    return keys, documents
+
+
 class DedupCluster(PipelineStep):
-    """Stage 3 (a single task): decides the exact and near duplicates and writes per-rank removal lists."""
+    """Stage 3 (a single task): decides the exact and near duplicates (preferred copy kept) and writes per-rank
+    removal lists; reports the near-dedup candidate pairs per 10K documents."""
 
     type = "🫂 - DEDUP"
     name = "🔗 cluster"
@@ -661,23 +468,37 @@ class DedupCluster(PipelineStep):
         for _ in data or ():  # runs the steps before it in the same task (DedupBuckets, which yields nothing)
             pass
         with self.track_time():
-            exact_pairs = _read_pairs(exact_dups_dir(self.work_dir)) if self.config.exact else np.zeros((0, 4))
-            near_pairs = _read_pairs(minhash_dups_dir(self.work_dir)) if self.config.near else np.zeros((0, 4))
-            exact_removed, near_removed = decide_removals(exact_pairs, near_pairs)
-            folder = removal_dir(self.work_dir)
-            os.makedirs(folder, exist_ok=True)
-            for old in glob.glob(os.path.join(folder, "*.npy")):
-                os.remove(old)
-            for kind, refs in (("exact", exact_removed), ("near", near_removed)):
+            empty = np.zeros((0, 4), dtype=np.uint32)
+            exact_pairs = _read_pairs(exact_dups_dir(self.work_dir)) if self.config.exact else empty
+            near_pairs = _read_pairs(minhash_dups_dir(self.work_dir)) if self.config.near else empty
+            refs = {
+                (int(r), int(i))
+                for rows in (exact_pairs, near_pairs)
+                for r, i in np.concatenate([rows[:, 0:2], rows[:, 2:4]]).tolist()
+            }
+            keys, documents = read_preference_keys(self.work_dir, refs)
+            exact_removed, near_removed = decide_removals(
+                exact_pairs, near_pairs, lambda ref: (keys.get(ref, _NO_KEY), ref)
+            )
+            folder = get_datafolder(self.work_dir)
+            if folder.isdir(REMOVALS):
+                for old in folder.list_files(REMOVALS, glob_pattern="*.npy"):
+                    folder.rm(old)
+            for kind, removed in (("exact", exact_removed), ("near", near_removed)):
                 by_rank: dict[int, list[int]] = defaultdict(list)
-                for source_rank, index in refs:
+                for source_rank, index in removed:
                     by_rank[source_rank].append(index)
                 for source_rank, indices in by_rank.items():
-                    np.save(
-                        os.path.join(folder, f"{kind}_{source_rank:05d}.npy"), np.array(sorted(indices), np.uint32)
-                    )
+                    with folder.open(f"{REMOVALS}/{kind}_{source_rank:05d}.npy", "wb") as handle:
+                        np.save(handle, np.array(sorted(indices), np.uint32))
             self.stat_update("exact_duplicates", value=len(exact_removed))
             self.stat_update("near_duplicates", value=len(near_removed))
+            if self.config.near:
+                self.stat_update(f"{REPORT_PREFIX}near_dedup/documents", value=documents)
+                candidates = _distinct_pairs(near_pairs)
+                self.stat_update(f"{REPORT_PREFIX}near_dedup/candidate_pairs", value=candidates)
+                per_10k = 10_000 * candidates / documents if documents else 0.0
+                self.stat_update(f"{REPORT_PREFIX}near_dedup/candidate_pairs_per_10k_docs", value=round(per_10k, 2))
         yield from ()
 
 
@@ -701,9 +522,12 @@ class DedupFilter(FunnelFilter):
     def removals(self) -> dict[int, set[int]]:
         if self._removals is None:
             self._removals = {}
-            for path in glob.glob(os.path.join(removal_dir(self.work_dir), f"{self.kind}_*.npy")):
-                source_rank = int(os.path.basename(path)[len(self.kind) + 1 :].split(".")[0])
-                self._removals[source_rank] = set(np.load(path).tolist())
+            folder = get_datafolder(self.work_dir)
+            paths = folder.list_files(REMOVALS, glob_pattern=f"{self.kind}_*.npy") if folder.isdir(REMOVALS) else []
+            for path in paths:
+                source_rank = int(path.rsplit("/", 1)[-1][len(self.kind) + 1 :].split(".")[0])
+                with folder.open(path, "rb") as handle:
+                    self._removals[source_rank] = set(np.load(handle).tolist())
         return self._removals
 
     def check(self, doc: Document) -> str | None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+
+from datatrove.executor import LocalPipelineExecutor
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -23,6 +28,8 @@ class ExecutorConfig:
     venv_path: str | None = None  # slurm only: activated in each job
     sbatch_args: dict[str, str] = field(default_factory=dict)  # slurm only: extra #SBATCH options
     skip_completed: bool = True  # re-runs skip tasks that completed before (datatrove's completions/ markers)
+    overwrite: bool = False  # replace an earlier run in the output folder made with other inputs or settings
+    verbose: bool = False  # library logs (datatrove's loguru) on stderr too, not only in the log files
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -51,6 +58,12 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--qos", default=defaults.qos, help="slurm QOS (slurm only)")
     group.add_argument("--venv-path", default=defaults.venv_path, help="virtualenv activated in slurm jobs")
     group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --output made with other inputs or settings (else such a rerun is refused)",
+    )
+    group.add_argument("--verbose", action="store_true", help="show the library logs (always in DIR/logs/)")
+    group.add_argument(
         "--no-skip-completed",
         dest="skip_completed",
         action="store_false",
@@ -74,9 +87,8 @@ def build_executor(
     n_tasks = tasks if tasks is not None else config.tasks
     workers = config.workers if config.workers == -1 else min(config.workers, n_tasks)
     if config.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
-        return LocalPipelineExecutor(
+        return QuietLocalPipelineExecutor(
+            verbose=config.verbose,
             pipeline=pipeline,
             tasks=n_tasks,
             workers=workers,
@@ -119,3 +131,88 @@ def build_executor(
         cpus_per_task=config.cpus_per_task,
         mem_per_cpu_gb=config.mem_per_cpu_gb,
     )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Quiet by default: datatrove logs every task to stderr (and to DIR/logs/<run>/logs/task_*.log); the stage CLIs print
+# their own progress and the funnel, and leave the library logs to the files unless --verbose.
+# --------------------------------------------------------------------------------------------------------------------
+
+_LOG_FORMAT = (
+    "{time:YYYY-MM-DD HH:mm:ss.SSS} | <level>{level: <8}</level> | {name}:{function}:{line} - <level>{message}</level>"
+)
+
+
+def _quiet_task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -1):
+    """datatrove's ``add_task_logger`` with the console sink at ERROR: the task's log file gets everything."""
+    from loguru import logger
+
+    logger.remove()
+    logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
+    logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT)
+    logger.add(logfile, level="DEBUG", format=_LOG_FORMAT, colorize=False)
+    logger.info(f"Launching pipeline for {rank=}")
+    return logfile
+
+
+def _quiet_default_logger() -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT)
+    if _STAGE_LOG[0] is not None:
+        logger.add(_STAGE_LOG[0], level="DEBUG", format=_LOG_FORMAT, colorize=False)
+
+
+_STAGE_LOG: list[str | None] = [None]  # the log file of the stage in this process (set by ``stage_logging``)
+
+
+@contextlib.contextmanager
+def quiet_datatrove_logging(enabled: bool = True) -> Iterator[None]:
+    """While active, datatrove's task and default loggers print only errors on stderr (the files get everything)."""
+    if not enabled:
+        yield
+        return
+    import datatrove.executor.base as executor_base
+    import datatrove.utils.logging as datatrove_logging
+
+    saved = executor_base.add_task_logger, datatrove_logging.setup_default_logger
+    executor_base.add_task_logger = _quiet_task_logger
+    datatrove_logging.setup_default_logger = _quiet_default_logger
+    try:
+        yield
+    finally:
+        executor_base.add_task_logger, datatrove_logging.setup_default_logger = saved
+
+
+@contextlib.contextmanager
+def stage_logging(log_file: str | None, verbose: bool) -> Iterator[None]:
+    """The submitting process's logs go to ``log_file`` (and to stderr only with ``verbose``) while a stage runs;
+    the default loguru console sink is back afterwards."""
+    from loguru import logger
+
+    if verbose or log_file is None:
+        yield
+        return
+    _STAGE_LOG[0] = log_file
+    try:
+        with quiet_datatrove_logging():
+            _quiet_default_logger()
+            yield
+    finally:
+        _STAGE_LOG[0] = None
+        logger.remove()
+        logger.add(sys.stderr)
+
+
+class QuietLocalPipelineExecutor(LocalPipelineExecutor):
+    """datatrove's LocalPipelineExecutor whose tasks (also in its worker processes) log to their files only, unless
+    ``verbose``."""
+
+    def __init__(self, *args, verbose: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.verbose = verbose
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        with quiet_datatrove_logging(not self.verbose):
+            return super()._run_for_rank(rank, local_rank, node_rank)

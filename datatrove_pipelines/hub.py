@@ -38,6 +38,8 @@ def funnel_markdown(stats: dict[str, Any]) -> str:
     for name, step in stats["steps"].items():
         reasons = sorted(step["reasons"].items(), key=lambda item: -item[1]["docs"])
         shown = ", ".join(f"{reason} {counts['docs']}" for reason, counts in reasons) or "—"
+        for reason, counts in step.get("set_aside", {}).items():  # e.g. a sampler's unsampled documents
+            shown += f"; {reason.replace('_', ' ')} {counts['docs']:,} (set aside, not excluded)"
         rows.append(
             f"| {name} | {step['docs_in']:,} | {step['docs_kept']:,} | {step['docs_excluded']:,} | "
             f"{step['bytes_in']:,} | {step['bytes_kept']:,} | {shown} |"

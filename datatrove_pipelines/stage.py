@@ -7,7 +7,11 @@ counters of every run into ``DIR/stats.json`` (raising if documents in != kept +
 ``DIR/README.md`` and uploads when asked. On Slurm the submitting process does not wait, so a last single-task run
 (:class:`FinishStageStep`) does it there.
 
-The CLI side is shared too: :func:`add_stage_arguments` (``--input``, ``--output``, executor and Hub flags),
+A rerun into the same folder resumes only when it was given the same inputs and settings (``DIR/run.json``, see
+:mod:`datatrove_pipelines.run_record`); otherwise it is refused unless ``--overwrite``.
+
+The CLI side is shared too: :func:`add_stage_arguments` (``--input``, ``--output``, executor and Hub flags, and
+``--overwrite`` / ``--verbose``),
 :func:`resolve_documents_dir` (DOCS is a documents folder or a run folder with ``kept/``), :func:`documents_reader`.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +28,10 @@ from typing import Any
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 
-from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, build_executor
+from datatrove_pipelines.code_readers import FaultTolerantJsonlReader
+from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, build_executor, stage_logging
 from datatrove_pipelines.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
+from datatrove_pipelines.run_record import check_run_record, inject_read_exclusion_writers, portable_paths
 from datatrove_pipelines.stats import format_funnel, write_stats
 
 DOCUMENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -73,8 +80,8 @@ def finish_stage(output: StageOutput, runs: Sequence[str]) -> dict[str, Any]:
         pretty_name=output.card.pretty_name,
         description=output.card.description,
         stats=stats,
-        settings=output.card.settings,
-        command=output.command,
+        settings=portable_paths(output.card.settings),
+        command=portable_paths(output.command),
         data_files=output.card.data_files,
         tags=output.card.tags,
     )
@@ -125,17 +132,35 @@ def build_stage_executors(runs: Sequence[StageRun], executor: ExecutorConfig, ou
 def run_stage(
     runs: Sequence[StageRun], executor: ExecutorConfig, output: StageOutput, job_name: str
 ) -> dict[str, Any] | None:
-    """Run (or, on Slurm, submit) the runs in order, then finish; returns the stats (None on Slurm)."""
+    """Run (or, on Slurm, submit) the runs in order, then finish; returns the stats (None on Slurm).
+
+    Before anything runs: the output folder is checked against the inputs (never inside one) and against the record
+    of an earlier run there (``DIR/run.json``: inputs, settings, tasks). The same record resumes (completed tasks are
+    skipped); another one is refused with a one-line error unless ``executor.overwrite``, which starts over. Readers
+    of the first run without an exclusion writer get ``excluded/read/``. Library logs go to ``DIR/logs/stage.log``
+    (and the tasks' own files) unless ``executor.verbose``; the CLI prints one line per run."""
+    inject_read_exclusion_writers(runs, output.output_dir)
+    check_run_record(runs, executor, output, job_name)
     executors = build_stage_executors(runs, executor, output, job_name)
-    if executor.executor == "slurm":
-        executors[-1].run()  # launching the last job submits its dependencies first
-        print(
-            f"submitted; {output.output_dir}/stats.json and README.md (the dataset card) are written by the last job"
-        )
-        return None
-    for stage_executor in executors:  # in order: each run needs the files of the previous one
-        stage_executor.run()
-    return finish_stage(output, [run.name for run in runs])
+    log_file = os.path.join(output.output_dir, "logs", "stage.log") if "://" not in output.output_dir else None
+    if log_file:
+        os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    with stage_logging(log_file, executor.verbose or executor.executor != "local"):
+        if executor.executor == "slurm":
+            executors[-1].run()  # launching the last job submits its dependencies first
+            print(
+                f"submitted; {output.output_dir}/stats.json and README.md (the dataset card) are written by the "
+                "last job"
+            )
+            return None
+        for number, (run, stage_executor) in enumerate(zip(runs, executors, strict=True), start=1):
+            # in order: each run needs the files of the previous one
+            start = time.perf_counter()
+            tasks = stage_executor.world_size
+            print(f"[{number}/{len(runs)}] {job_name} {run.name}: {tasks} task{'s' * (tasks != 1)} …", flush=True)
+            stage_executor.run()
+            print(f"[{number}/{len(runs)}] {job_name} {run.name}: done in {time.perf_counter() - start:.1f} s")
+        return finish_stage(output, [run.name for run in runs])
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -156,8 +181,13 @@ def resolve_documents_dir(path: str) -> str:
 
 
 def documents_reader(path: str, **kwargs) -> JsonlReader:
-    """A reader of the documents of DOCS (a documents folder, or a run folder whose ``kept/`` is read)."""
-    return JsonlReader(resolve_documents_dir(path), **kwargs)
+    """A reader of the documents of DOCS (a documents folder, or a run folder whose ``kept/`` is read).
+
+    Fault-tolerant (:class:`~datatrove_pipelines.code_readers.FaultTolerantJsonlReader`): every record is counted
+    in the ``read`` funnel step, and one that is not UTF-8, not JSON, not an object, without string text, or cut
+    off in a compressed file is excluded with its reason, file and line (``excluded/read/`` under ``run_stage``);
+    the records around it are read. Takes JsonlReader's keyword arguments."""
+    return FaultTolerantJsonlReader(resolve_documents_dir(path), **kwargs)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -210,5 +240,6 @@ def add_stage_arguments(
 
 
 def command_line(module: str, argv: Sequence[str]) -> str:
-    """The command that ran, for the dataset card."""
-    return shlex.join(["python", "-m", module, *argv])
+    """The command that ran, for the dataset card: absolute paths are shown relative to the working directory (a
+    path outside it by its name only), so the card does not publish the machine's layout."""
+    return shlex.join(["python", "-m", module, *(portable_paths(arg) for arg in argv)])

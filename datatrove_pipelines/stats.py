@@ -28,6 +28,11 @@ def _as_int(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
+# Reasons that take a document out of a step's flow without judging it (a sampler's unsampled documents): counted
+# apart from the exclusions, as ``docs_set_aside`` / ``set_aside``; in = kept + excluded + set aside.
+SET_ASIDE_REASONS = frozenset({"not_sampled"})
+
+
 def _empty_step() -> dict[str, Any]:
     return {
         "docs_in": 0,
@@ -39,6 +44,18 @@ def _empty_step() -> dict[str, Any]:
         "reasons": {},
         "notes": {},
     }
+
+
+def separate_set_aside(steps: dict[str, dict[str, Any]]) -> None:
+    """Move the SET_ASIDE_REASONS of each step out of its exclusions (in place)."""
+    for step in steps.values():
+        for reason in SET_ASIDE_REASONS & set(step["reasons"]):
+            counts = step["reasons"].pop(reason)
+            step["docs_excluded"] = _as_int(step["docs_excluded"] - counts["docs"])
+            step["bytes_excluded"] = _as_int(step["bytes_excluded"] - counts["bytes"])
+            step.setdefault("set_aside", {})[reason] = counts
+            step["docs_set_aside"] = _as_int(step.get("docs_set_aside", 0) + counts["docs"])
+            step["bytes_set_aside"] = _as_int(step.get("bytes_set_aside", 0) + counts["bytes"])
 
 
 def _read_task_stats(logging_dir: str) -> list[list[dict[str, Any]]]:
@@ -74,7 +91,26 @@ def collect_funnel(logging_dirs: Iterable[str]) -> dict[str, dict[str, Any]]:
                         bucket[unit] = _as_int(bucket[unit] + total)
                     elif rest in entry:
                         entry[rest] = _as_int(entry[rest] + total)
+    separate_set_aside(steps)
     return steps
+
+
+REPORT_PREFIX = "report/"  # other numbers a step reports for stats.json: ``report/<section>/<name>``
+
+
+def collect_reports(logging_dirs: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Per section, the summed ``report/<section>/<name>`` counters of every task of every run (e.g. the near-dedup
+    candidate pairs per 10K documents)."""
+    reports: dict[str, dict[str, float]] = {}
+    for logging_dir in logging_dirs:
+        for task_stats in _read_task_stats(logging_dir):
+            for step_stats in task_stats:
+                for key, value in step_stats.get("stats", {}).items():
+                    if key.startswith(REPORT_PREFIX):
+                        section, _, name = key[len(REPORT_PREFIX) :].partition("/")
+                        entry = reports.setdefault(section, {})
+                        entry[name] = _as_int(entry.get(name, 0) + _metric_total(value))
+    return reports
 
 
 def check_funnel(steps: dict[str, dict[str, Any]]) -> None:
@@ -82,8 +118,12 @@ def check_funnel(steps: dict[str, dict[str, Any]]) -> None:
     problems = []
     for name, step in steps.items():
         reasons_docs = sum(r["docs"] for r in step["reasons"].values())
-        if step["docs_in"] != step["docs_kept"] + step["docs_excluded"]:
-            problems.append(f"{name}: {step['docs_in']} in != {step['docs_kept']} kept + {step['docs_excluded']} excl")
+        aside = step.get("docs_set_aside", 0)
+        if step["docs_in"] != step["docs_kept"] + step["docs_excluded"] + aside:
+            problems.append(
+                f"{name}: {step['docs_in']} in != {step['docs_kept']} kept + {step['docs_excluded']} excl"
+                + (f" + {aside} set aside" if aside else "")
+            )
         if reasons_docs != step["docs_excluded"]:
             problems.append(f"{name}: reasons add up to {reasons_docs}, excluded is {step['docs_excluded']}")
     ordered = list(steps.items())
@@ -92,7 +132,7 @@ def check_funnel(steps: dict[str, dict[str, Any]]) -> None:
             problems.append(f"{prev_name} kept {prev['docs_kept']} but {name} received {step['docs_in']}")
     if ordered:
         first, last = ordered[0][1], ordered[-1][1]
-        excluded = sum(step["docs_excluded"] for step in steps.values())
+        excluded = sum(step["docs_excluded"] + step.get("docs_set_aside", 0) for step in steps.values())
         if first["docs_in"] != last["docs_kept"] + excluded:
             problems.append(f"total: {first['docs_in']} in != {last['docs_kept']} kept + {excluded} excluded")
     if problems:
@@ -117,6 +157,12 @@ def write_stats(output_dir: str, logging_dirs: list[str]) -> dict[str, Any]:
             "bytes_excluded": sum(s["bytes_excluded"] for s in ordered),
         },
     }
+    if any("docs_set_aside" in s for s in ordered):
+        stats["total"]["docs_set_aside"] = sum(s.get("docs_set_aside", 0) for s in ordered)
+        stats["total"]["bytes_set_aside"] = sum(s.get("bytes_set_aside", 0) for s in ordered)
+    reports = collect_reports(logging_dirs)
+    if reports:
+        stats["reports"] = reports
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     with open(os.path.join(output_dir, "stats.json"), "w") as handle:
         json.dump(stats, handle, indent=2)
@@ -142,6 +188,10 @@ def format_funnel(stats: dict[str, Any], top_reasons: int = 4) -> str:
         if len(reasons) > top_reasons:
             shown += f", … ({len(reasons) - top_reasons} more)"
         notes = ", ".join(f"{note}={counts['docs']}" for note, counts in step["notes"].items())
+        aside = ", ".join(
+            f"{r.replace('_', ' ')}={c['docs']} (not excluded)" for r, c in step.get("set_aside", {}).items()
+        )
+        notes = ", ".join(part for part in (aside, notes) if part)
         if notes:
             shown = f"{shown}  [{notes}]" if shown else f"[{notes}]"
         lines.append(

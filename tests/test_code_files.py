@@ -1,7 +1,8 @@
 """End-to-end: the code-file pipeline on real stdlib code and C headers plus planted bad files.
 
 Every planted file must be excluded by the right step with the right reason; the real files must survive; the
-funnel must satisfy documents in = kept + Σ excluded, and match the files written under excluded/.
+funnel must satisfy documents in = kept + Σ excluded, and match the files written under excluded/. Decontamination
+runs against small benchmark-like files (tests/mini_benchmarks.py), so these tests need no offline benchmark copies.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from mini_benchmarks import write_mini_benchmarks
 
 from datatrove_pipelines.code_files import CodeFilesConfig, parse_args, run_code_files
 from datatrove_pipelines.decontamination import DecontaminationConfig
@@ -26,6 +28,12 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 STDLIB_MODULES = ["textwrap.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py", "shlex.py", "json/decoder.py"]
 CLEAN_JAVA = 'public class Greeter {\n  public String greet(String name) {\n    return "Hello, " + name;\n  }\n}\n'
 CLEAN_JS = "export function sum(values) {\n  return values.reduce((a, b) => a + b, 0);\n}\n"
+
+
+@pytest.fixture(scope="module")
+def benchmarks_dir(tmp_path_factory) -> Path:
+    """Benchmark-like files in the layout of the offline copies (HumanEval, MBPP): the pipeline tests need no more."""
+    return write_mini_benchmarks(tmp_path_factory.mktemp("mini-benchmarks"))
 
 
 def read_jsonl_dir(folder: Path) -> list[dict]:
@@ -61,6 +69,9 @@ def build_input(root: Path, benchmarks_dir: Path) -> Path:
     # near copy: a fork that renamed a class in places, re-indented with tabs and added a line
     fork = (STDLIB / "textwrap.py").read_text().replace("TextWrapper", "TextFormatter", 3).replace("    ", "\t")
     (bad / "textwrap_fork.py").write_text(fork + "\nEXTRA = 1\n")
+    # a broken near copy whose id sorts first: dedup must not keep it over the valid original (filters run first)
+    broken_fork = (STDLIB / "shlex.py").read_text() + "\ndef unfinished(:\n"
+    (bad / "shlex_broken.py").write_text(broken_fork)
     (bad / "broken.py").write_text("def broken(:\n    return 1\n")
     (bad / "broken.c").write_text("int main( {\n  return 0\n")
     (bad / "Broken.java").write_text("public class Broken {\n  void f( {\n}\n")
@@ -85,12 +96,13 @@ def build_input(root: Path, benchmarks_dir: Path) -> Path:
     return repos
 
 
-# Which copy of a duplicate group survives is arbitrary (the smallest (task, position)); exactly one must.
+# Which copy of a duplicate group survives: the preferred one (no stars or dates here: the smallest id); exactly one.
 DUPLICATE_PAIRS = {
     ("real/heapq.py", "planted/heapq_copy.py"): ("exact_dedup", "exact_duplicate"),
     ("real/textwrap.py", "planted/textwrap_fork.py"): ("near_dedup", "near_duplicate"),
 }
 EXPECTED_EXCLUSIONS = {
+    "planted/shlex_broken.py": ("syntax", "syntax_error"),
     "planted/broken.py": ("syntax", "syntax_error"),
     "planted/broken.c": ("syntax", "syntax_error"),
     "planted/Broken.java": ("syntax", "syntax_error"),
@@ -143,7 +155,7 @@ def test_planted_file_excluded_by_the_right_step(run, doc_id):
 def test_exactly_one_copy_of_a_duplicate_survives(run, pair):
     _, _, excluded, kept = run
     survivors = [doc_id for doc_id in pair if doc_id in kept]
-    assert len(survivors) == 1, pair
+    assert survivors == [min(pair)], pair  # the documented preference: the smallest id when no stars/dates
     (dropped,) = set(pair) - set(survivors)
     step, reason = DUPLICATE_PAIRS[pair]
     assert excluded[dropped] == (step, reason)
@@ -160,7 +172,8 @@ def test_real_files_are_kept_with_metadata(run):
     metadata = record["metadata"]
     assert metadata["repo"] == "real" and metadata["path"] == "json/decoder.py" and metadata["language"] == "Python"
     assert metadata["size"] == len(record["text"].encode()) and len(metadata["sha256"]) == 64
-    assert "dedup_ref" not in metadata
+    assert "dedup_ref" not in metadata and "file_path" not in metadata  # no intermediate file's machine path
+    assert "real/shlex.py" in kept  # its broken near copy failed the syntax check before dedup chose
     assert kept["real/Greeter.java"]["metadata"]["language"] == "Java"
 
 
@@ -184,7 +197,16 @@ def test_funnel_invariant_and_stats_match_written_files(run):
     on_disk = json.loads((Path(config.output_dir) / "stats.json").read_text())
     assert on_disk["total"] == total
     steps = stats["steps"]
-    assert list(steps) == ["guard", "language", "exact_dedup", "near_dedup", "rules", "syntax", "decontamination"]
+    assert list(steps) == [
+        "read",
+        "guard",
+        "language",
+        "rules",
+        "syntax",
+        "decontamination",
+        "exact_dedup",
+        "near_dedup",
+    ]
     for name, step in steps.items():
         written = sum(1 for step_name, _ in excluded.values() if step_name == name)
         assert written == step["docs_excluded"], name
@@ -196,6 +218,33 @@ def test_rerun_skips_completed_tasks_and_gives_the_same_funnel(run):
     config, stats, _, _ = run
     again = run_code_files(config)
     assert again == stats
+
+
+def test_near_dedup_candidates_are_reported(run):
+    _, stats, _, _ = run
+    report = stats["reports"]["near_dedup"]
+    assert (
+        report["documents"] == stats["steps"]["near_dedup"]["docs_in"] + stats["steps"]["exact_dedup"]["docs_excluded"]
+    )
+    assert report["candidate_pairs"] >= 1  # the textwrap fork at least
+    assert report["candidate_pairs_per_10k_docs"] == round(10_000 * report["candidate_pairs"] / report["documents"], 2)
+
+
+def test_the_decontamination_tokens_are_reused_by_the_dedup_signatures(run):
+    """The decontamination filter hashes each batch's tokens; the dedup signatures right after it find them all."""
+    config, stats, _, _ = run
+    signatures = []
+    for path in sorted((Path(config.output_dir) / "logs" / "prepare" / "stats").glob("*.json")):
+        steps = json.loads(path.read_text())
+        signatures += [step["stats"] for step in steps if step["name"].endswith("✍ signatures")]
+
+    def total(value):
+        return value["total"] if isinstance(value, dict) else value
+
+    documents = sum(total(s["documents"]) for s in signatures)
+    hits = sum(total(s["token_cache_hits"]) for s in signatures)
+    assert documents == stats["steps"]["decontamination"]["docs_kept"] > 0
+    assert hits == documents
 
 
 def test_jsonl_input_in_the_stack_style(tmp_path, benchmarks_dir, monkeypatch):

@@ -168,6 +168,12 @@ def test_annotate_over_http_rates_every_sampled_file_and_counts_malformed_answer
         len(malformed),
     )
     assert stats["total"]["docs_in"] == len(input_docs)
+    # the files left out of the sample are set aside, not excluded: in = rated + malformed + not sampled
+    sample = stats["steps"]["sample"]
+    not_sampled = len(input_docs) - len(rated) - len(malformed) - sample["docs_excluded"]
+    assert stats["total"]["docs_not_sampled"] == sample["docs_set_aside"] == not_sampled > 0
+    assert "not_sampled" not in sample["reasons"] and sample["set_aside"]["not_sampled"]["docs"] == not_sampled
+    assert stats["total"]["docs_excluded"] == len(malformed) + sample["docs_excluded"]
     assert json.loads((output / "stats.json").read_text())["malformed"] == len(malformed)
     assert not (output / "checkpoints" / "00000").exists()  # the finished task's checkpoint was cleaned up
 
@@ -264,6 +270,45 @@ def test_rating_distribution_with_kv_cache_matches_full_sequence_scoring(tiny_mo
     assert fast == pytest.approx(reference, abs=1e-4)
 
 
+def test_annotate_fails_fast_naming_the_url_when_no_server_answers(docs_dir, tmp_path):
+    """Nothing listening, or a real loopback HTTP server that answers 404: a one-line error naming the URL within a
+    minute, instead of datatrove's retries for many minutes."""
+    import socket
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for url, problem in (
+            (f"http://127.0.0.1:{dead_port}/v1", "ConnectError"),
+            (f"http://127.0.0.1:{server.server_port}", "HTTP 404"),
+        ):
+            start = time.monotonic()
+            with pytest.raises(SystemExit) as raised:
+                main(
+                    ["annotate", "--input", str(docs_dir), "--output", str(tmp_path / "o"), "--model", "m"]
+                    + ["--base-url", url]
+                )
+            assert time.monotonic() - start < 60
+            message = str(raised.value)
+            assert url.removesuffix("/v1") + "/v1/models" in message and problem in message and "\n" not in message
+    finally:
+        server.shutdown()
+
+
 def test_annotate_usage_errors_are_explained(docs_dir, tmp_path):
     with pytest.raises(SystemExit, match="--base-url"):
         main(["annotate", "--input", str(docs_dir), "--output", str(tmp_path), "--model", "m"])
@@ -349,6 +394,12 @@ def test_lm_scorer_trained_one_epoch_beats_a_constant_predictor(lm_scorer, annot
     scorer = load_scorer(str(scorer_dir), device="cpu")
     again = scorer.score([(language_of(rated[p["id"]]), rated[p["id"]].text) for p in first])
     assert again == pytest.approx([p["score"] for p in first], abs=2e-3)
+
+
+def test_fasttext_scorer_is_saved_at_a_size_that_fits_its_data(fasttext_scorer):
+    """Buckets sized to the training n-grams: a few MB for a few hundred examples, not fastText's 800 MB default."""
+    scorer_dir, _ = fasttext_scorer
+    assert (scorer_dir / "model.bin").stat().st_size < 50_000_000
 
 
 def test_fasttext_scorer_beats_a_constant_predictor(fasttext_scorer, annotations):

@@ -140,3 +140,130 @@ def test_stage_config_yaml_errors_are_one_line(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--config", str(tmp_path / "missing.yaml")])
     assert "cannot read --config" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Every stage's input: the fault-tolerant documents reader, the run record, portable paths, the writer
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def write_faulty_documents(folder: Path) -> dict[tuple[str, int], str]:
+    """Documents files with one fault of each kind; returns {(file, line): reason} of the bad records."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good = [json.dumps({"text": f"document {i}", "id": f"d{i}", "metadata": {"n": i}}).encode() for i in range(30)]
+    lines = list(good)
+    faults = {
+        3: (b'{"text": "bad \xff byte", "id": "x"}', "invalid_utf8"),
+        7: (b'{"text": "cut in the mid', "malformed_json"),
+        11: (b"[1, 2, 3]", "not_an_object"),
+        13: (b'{"id": "no text"}', "missing_text"),
+        17: (b'{"text": {"nested": 1}, "id": "obj"}', "non_string_content"),
+        19: (b'{"text": "", "id": "empty"}', "empty_text"),
+    }
+    for position, (line, _) in faults.items():
+        lines[position] = line
+    (folder / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    archive = gzip.compress(b"".join(line + b"\n" for line in good))
+    (folder / "b.jsonl.gz").write_bytes(archive[: len(archive) * 2 // 3])
+    return {("a.jsonl", position + 1): reason for position, (_, reason) in faults.items()}
+
+
+def run_documents_stage(input_dir: Path, output: Path, **executor) -> dict:
+    """A minimal stage on the shared runner: documents_reader -> kept writer."""
+    from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, documents_reader, run_stage
+
+    runs = [StageRun("copy", [documents_reader(str(input_dir)), kept_writer(str(output))])]
+    card = StageCard("Copy", "Copies documents.", settings={"input": str(input_dir)})
+    return run_stage(runs, ExecutorConfig(workers=1, **executor), StageOutput(str(output), card), "copy")
+
+
+def test_documents_reader_counts_every_record_of_every_stage(tmp_path):
+    import gzip
+
+    faults = write_faulty_documents(tmp_path / "docs")
+    stats = run_documents_stage(tmp_path / "docs", tmp_path / "out")
+    read = stats["steps"]["read"]
+    excluded = []
+    for path in sorted((tmp_path / "out" / "excluded" / "read").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt") as handle:
+            excluded += [json.loads(line) for line in handle]
+    where = {(r["metadata"]["source_file"], r["metadata"]["line"]): r["metadata"]["filter_reason"] for r in excluded}
+    cut = [key for key, reason in where.items() if reason == "truncated_archive"]
+    assert {key: reason for key, reason in where.items() if key[0] == "a.jsonl"} == faults
+    assert len(cut) == 1 and cut[0][0] == "b.jsonl.gz"
+    complete = cut[0][1] - 1  # every line before the cut was read
+    assert read["docs_in"] == 30 + complete + 1 and read["docs_excluded"] == len(faults) + 1
+    assert stats["total"]["docs_kept"] == 30 - len(faults) + complete
+    with gzip.open(tmp_path / "out" / "kept" / "00000.jsonl.gz", "rt") as handle:
+        kept = [json.loads(line) for line in handle]
+    assert all("file_path" not in record.get("metadata", {}) for record in kept)
+    assert kept[0] == {"text": "document 0", "id": "d0", "metadata": {"n": 0}}
+
+
+def test_the_run_record_guards_every_stage(tmp_path):
+    write_faulty_documents(tmp_path / "docs")
+    first = run_documents_stage(tmp_path / "docs", tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["stage"] == "copy" and record["runs"] == [
+        {"name": "copy", "tasks": 1, "steps": record["runs"][0]["steps"]}
+    ]
+    assert run_documents_stage(tmp_path / "docs", tmp_path / "out") == first
+    (tmp_path / "docs" / "c.jsonl").write_text('{"text": "late", "id": "late"}\n')
+    with pytest.raises(SystemExit, match="different inputs.*--overwrite"):
+        run_documents_stage(tmp_path / "docs", tmp_path / "out")
+    late = (tmp_path / "docs" / "c.jsonl").read_bytes()
+    (tmp_path / "docs" / "c.jsonl").unlink()
+    with pytest.raises(SystemExit, match="task counts"):
+        run_documents_stage(tmp_path / "docs", tmp_path / "out", tasks=2)
+    (tmp_path / "docs" / "c.jsonl").write_bytes(late)
+    again = run_documents_stage(tmp_path / "docs", tmp_path / "out", overwrite=True)
+    assert again["total"]["docs_kept"] == first["total"]["docs_kept"] + 1
+
+
+def test_paths_in_published_settings_are_portable(tmp_path, monkeypatch):
+    from datatrove_pipelines.run_record import portable_paths
+    from datatrove_pipelines.stage import command_line
+
+    monkeypatch.chdir(tmp_path)
+    inside, outside = str(tmp_path / "data" / "in"), "/somewhere/else/benchmarks"
+    assert portable_paths({"a": inside, "b": [outside, "rel/x", "s3://bucket/key"], "n": 3}) == {
+        "a": "data/in",
+        "b": ["benchmarks", "rel/x", "s3://bucket/key"],
+        "n": 3,
+    }
+    assert command_line("m", ["--input", inside, f"--out={outside}"]) == "python -m m --input data/in --out=benchmarks"
+
+
+def test_rank_file_writer_writes_what_datatroves_jsonl_writer_writes(tmp_path):
+    """RankFileJsonlWriter restates DiskWriter.write (buffered stats, one file per task): the same bytes as
+    datatrove's own JsonlWriter, with the default adapter and with the pipeline's adapter, and the same stats."""
+    import gzip
+
+    from datatrove.pipeline.writers.jsonl import JsonlWriter
+
+    from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict
+
+    def documents():
+        return [
+            Document(text="plain", id="a", metadata={"size": 5, "language": "Python"}),
+            Document(text="unicode ✓ \u00e9\n\ttabs", id="b", metadata={"nested": {"k": [1, 2]}, "token_count": 4}),
+            Document(text="no metadata", id="c", metadata={}),
+            Document(text="", id="d", metadata={"empty": ""}),
+        ]
+
+    for adapter in (None, document_dict):
+        options = {} if adapter is None else {"adapter": adapter}
+        ours = RankFileJsonlWriter(str(tmp_path / "ours"), **options)
+        theirs = JsonlWriter(str(tmp_path / "theirs"), output_filename="${rank}.jsonl.gz", **options)
+        list(ours.run(documents(), rank=3))
+        list(theirs.run(documents(), rank=3))
+        with (
+            gzip.open(tmp_path / "ours" / "00003.jsonl.gz", "rt") as a,
+            gzip.open(tmp_path / "theirs" / "00003.jsonl.gz", "rt") as b,
+        ):
+            assert a.read() == b.read()
+        for key in ("total", "doc_len", "doc_len_tokens"):
+            assert ours.stats.stats[key].total == theirs.stats.stats[key].total, key
+            assert ours.stats.stats[key].n == theirs.stats.stats[key].n, key

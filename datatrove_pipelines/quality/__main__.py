@@ -117,6 +117,10 @@ def run_annotate(args: argparse.Namespace) -> dict | None:
         executor_config = _executor_config(args)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from error
+    if backend == "endpoint":
+        from datatrove_pipelines.quality.annotate import check_endpoint
+
+        check_endpoint(args.base_url, oracle.api_key)
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "annotate_config.json"), "w") as handle:
         json.dump(describe(config), handle, indent=2)
@@ -134,6 +138,7 @@ def _annotate_report(output_dir: str) -> dict:
 
     stats = write_annotation_stats(output_dir, os.path.join(output_dir, "logs", "annotate"))
     print(format_funnel(stats))
+    print(f"not sampled (left unrated in the corpus, not excluded): {stats['total']['docs_not_sampled']}")
     print(f"malformed answers (excluded, not scored): {stats['malformed']}")
     for language, counts in stats["ratings"].items():
         print(f"  {language}: " + " ".join(f"{rating}:{n}" for rating, n in counts.items()))
@@ -175,6 +180,9 @@ def _train_parser(sub) -> None:
     parser.add_argument("--fasttext-lr", type=float, default=d.fasttext_lr)
     parser.add_argument("--fasttext-dim", type=int, default=d.fasttext_dim)
     parser.add_argument("--fasttext-word-ngrams", type=int, default=d.fasttext_word_ngrams)
+    parser.add_argument(
+        "--fasttext-buckets", type=int, default=d.fasttext_buckets, help="word n-gram hash buckets (0: from the data)"
+    )
     parser.set_defaults(func=run_train)
 
 
@@ -208,6 +216,7 @@ def run_train(args: argparse.Namespace) -> dict:
             fasttext_lr=args.fasttext_lr,
             fasttext_dim=args.fasttext_dim,
             fasttext_word_ngrams=args.fasttext_word_ngrams,
+            fasttext_buckets=args.fasttext_buckets,
         )
         metrics = train_scorer(config)
     except (ValueError, FileNotFoundError) as error:
@@ -285,7 +294,7 @@ the files below one global threshold were dropped (by default the bottom 10%). S
 
 
 def _score_report(output_dir: str, threshold: float | None = None, drop_fraction: float | None = None) -> dict:
-    from datatrove_pipelines.quality.distribution import ScoreHistogram, quantile_summary
+    from datatrove_pipelines.quality.distribution import ScoreHistogram, quantile_summary, round_score
     from datatrove_pipelines.quality.plots import plot_score_histograms
 
     logging_dirs = [os.path.join(output_dir, "logs", name) for name in ("score", "filter")]
@@ -293,6 +302,8 @@ def _score_report(output_dir: str, threshold: float | None = None, drop_fraction
     histogram = ScoreHistogram.load_folder(os.path.join(output_dir, "histograms"))
     if threshold is None and drop_fraction is not None:
         threshold = histogram.threshold_for_drop_fraction(drop_fraction)
+    if threshold is not None:
+        threshold = round_score(threshold)  # as the filter applied it
     report = {
         "threshold": threshold,
         "drop_fraction_requested": drop_fraction,

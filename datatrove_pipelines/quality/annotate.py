@@ -38,6 +38,7 @@ from datatrove.pipeline.inference.types import InferenceError, InferenceResult
 from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 
+from datatrove_pipelines.code_readers import READ_STEP, FaultTolerantJsonlReader
 from datatrove_pipelines.funnel import REASON_KEY, FunnelMixin, document_bytes
 from datatrove_pipelines.languages import resolve_language
 from datatrove_pipelines.quality.rubric import (
@@ -50,6 +51,7 @@ from datatrove_pipelines.quality.rubric import (
     rating_candidates,
 )
 from datatrove_pipelines.stats import check_funnel, collect_funnel
+from datatrove_pipelines.writers import exclusion_writer
 
 BACKENDS = ("endpoint", "vllm", "transformers")
 RATING_MODES = ("generate", "expected")
@@ -497,10 +499,41 @@ def annotation_pipeline(config: AnnotateConfig) -> list[PipelineStep]:
     if checkpoints is None and "://" not in config.output_dir:
         checkpoints = os.path.join(config.output_dir, "checkpoints")
     return [
-        JsonlReader(config.input_dir),
+        FaultTolerantJsonlReader(
+            config.input_dir,
+            exclusion_writer=exclusion_writer(config.output_dir, READ_STEP)
+            if "://" not in config.output_dir
+            else None,
+        ),
         StratifiedSample(config.per_language, seed=config.seed),
         RubricAnnotator(config.oracle, config.output_dir, checkpoints, config.records_per_chunk),
     ]
+
+
+def check_endpoint(base_url: str, api_key: str | None = None, attempts: int = 3, timeout: float = 10.0) -> None:
+    """Fail fast, naming the URL, when no OpenAI-compatible server answers at ``base_url`` (nothing listening, a
+    404, a wrong path): otherwise datatrove's runner retries for many minutes before giving up. A few attempts
+    a couple of seconds apart let a server that is still starting come up; at most ~40 s in all."""
+    import time
+
+    import httpx
+
+    url = normalize_base_url(base_url) + "/v1/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    problem = ""
+    for attempt in range(attempts):
+        try:
+            response = httpx.get(url, headers=headers, timeout=timeout)
+            if response.status_code == 200:
+                return
+            problem = f"HTTP {response.status_code}"
+            if response.status_code in (401, 403, 404):
+                break  # will not change by waiting
+        except httpx.HTTPError as error:
+            problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if attempt + 1 < attempts:
+            time.sleep(2.0)
+    raise SystemExit(f"error: no OpenAI-compatible server answers at {url} ({problem}); start it or fix --base-url")
 
 
 def read_documents(folder: str) -> list[Document]:
@@ -519,7 +552,7 @@ def write_annotation_stats(output_dir: str, logging_dir: str) -> dict:
     The oracle step is counted from what was written (not from task stats) so that a resumed run, whose earlier
     attempt's stats were lost with the killed task, still accounts for every sampled document.
     """
-    steps = {name: step for name, step in collect_funnel([logging_dir]).items() if name == SAMPLE_STEP}
+    steps = {name: step for name, step in collect_funnel([logging_dir]).items() if name in (READ_STEP, SAMPLE_STEP)}
     oracle = {"docs_in": 0, "bytes_in": 0, "docs_kept": 0, "bytes_kept": 0, "docs_excluded": 0, "bytes_excluded": 0}
     reasons: dict[str, dict[str, int]] = {}
     ratings: dict[str, Counter] = defaultdict(Counter)
@@ -550,6 +583,9 @@ def write_annotation_stats(output_dir: str, logging_dir: str) -> dict:
             "bytes_kept": ordered[-1]["bytes_kept"],
             "docs_excluded": sum(s["docs_excluded"] for s in ordered),
             "bytes_excluded": sum(s["bytes_excluded"] for s in ordered),
+            # not sampled: left in the corpus unrated, neither kept here nor excluded
+            "docs_not_sampled": sum(s.get("docs_set_aside", 0) for s in ordered),
+            "bytes_not_sampled": sum(s.get("bytes_set_aside", 0) for s in ordered),
         },
         "ratings": {language: dict(sorted(counts.items())) for language, counts in sorted(ratings.items())},
         "malformed": sum(b["docs"] for r, b in reasons.items() if r.startswith("malformed:")),

@@ -73,7 +73,7 @@ def plot_score_histograms(
             weights.append(n)
         axis.hist(values, bins=edges, weights=weights, color="tab:blue")
         if threshold is not None:
-            axis.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.3f}")
+            axis.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.4f}")
             axis.legend(fontsize=7)
         label = "all languages" if language == "*" else language
         axis.set_title(f"{label} (n={sum(weights)})", fontsize=9)

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.utils.batching import batched
 from loguru import logger
 
+from datatrove_pipelines.code_readers import READ_STEP, FaultTolerantJsonlReader
 from datatrove_pipelines.funnel import FunnelFilter, FunnelMixin
 from datatrove_pipelines.quality.annotate import language_of
 from datatrove_pipelines.quality.distribution import ScoreHistogram, is_below, round_score
@@ -125,7 +125,8 @@ class QualityThresholdFilter(FunnelFilter):
             raise ValueError("give exactly one of threshold and drop_fraction")
         if drop_fraction is not None and histogram_dir is None:
             raise ValueError("a drop fraction needs the histograms of a scoring pass (histogram_dir)")
-        self.threshold = threshold
+        # one rounding everywhere: the 4 decimals scores are stored with and compared at (distribution.round_score)
+        self.threshold = round_score(threshold) if threshold is not None else None
         self.drop_fraction = drop_fraction
         self.histogram_dir = histogram_dir
         self.score_key = score_key
@@ -133,9 +134,9 @@ class QualityThresholdFilter(FunnelFilter):
     def resolve_threshold(self) -> float:
         if self.threshold is None:
             histogram = ScoreHistogram.load_folder(self.histogram_dir)
-            self.threshold = histogram.threshold_for_drop_fraction(self.drop_fraction)
+            self.threshold = round_score(histogram.threshold_for_drop_fraction(self.drop_fraction))
             logger.info(
-                f"quality threshold {self.threshold:.3f} drops {histogram.fraction_below(self.threshold):.2%} of "
+                f"quality threshold {self.threshold:.4f} drops {histogram.fraction_below(self.threshold):.2%} of "
                 f"{histogram.total()} scored documents (asked: {self.drop_fraction:.2%})"
             )
         return self.threshold
@@ -156,7 +157,7 @@ def calibration_threshold(scorer_dir: str, drop_fraction: float) -> float:
     path = os.path.join(scorer_dir, "calibration.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} is missing; retrain the scorer or pass an explicit threshold")
-    return ScoreHistogram.load(path).threshold_for_drop_fraction(drop_fraction)
+    return round_score(ScoreHistogram.load(path).threshold_for_drop_fraction(drop_fraction))
 
 
 def quality_filter_steps(
@@ -219,19 +220,25 @@ def score_pipelines(config: ScoreConfig) -> dict[str, list[PipelineStep]]:
         config.scorer_dir, config.batch_size, config.device, config.dtype, histogram_dir=config.histogram_dir
     )
     excluded = exclusion_writer(config.output_dir, QUALITY_STEP)
+
+    def read_input() -> FaultTolerantJsonlReader:  # every record counted; unreadable ones to excluded/read/
+        return FaultTolerantJsonlReader(
+            config.input_dir, exclusion_writer=exclusion_writer(config.output_dir, READ_STEP)
+        )
+
     if config.threshold is not None:
         return {
             "score": [
-                JsonlReader(config.input_dir),
+                read_input(),
                 scorer,
                 QualityThresholdFilter(threshold=config.threshold, exclusion_writer=excluded),
                 kept_writer(config.output_dir),
             ]
         }
     return {
-        "score": [JsonlReader(config.input_dir), scorer, JsonlWriter(config.scored_dir)],
+        "score": [read_input(), scorer, JsonlWriter(config.scored_dir)],
         "filter": [
-            JsonlReader(config.scored_dir),
+            FaultTolerantJsonlReader(config.scored_dir, count_in_funnel=False),  # our own intermediate files
             QualityThresholdFilter(
                 drop_fraction=config.drop_fraction, histogram_dir=config.histogram_dir, exclusion_writer=excluded
             ),

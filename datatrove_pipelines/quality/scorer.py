@@ -94,6 +94,9 @@ class ScorerTrainingConfig:
     fasttext_lr: float = 0.5
     fasttext_dim: int = 100
     fasttext_word_ngrams: int = 2
+    # hash buckets of the word n-grams: 0 = enough for the training data's distinct n-grams (fastText's default 2M
+    # buckets x dim 100 floats = 800 MB, whatever the data size)
+    fasttext_buckets: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -388,6 +391,12 @@ def parse_bins(spec: str) -> list[list[int]]:
     return bins
 
 
+def fasttext_bucket_count(distinct_ngrams: int) -> int:
+    """Hash buckets for ``distinct_ngrams`` word n-grams: the next power of two of twice as many (few collisions),
+    between 2^14 and fastText's default 2M."""
+    return min(2_000_000, max(1 << 14, 1 << max(0, 2 * distinct_ngrams - 1).bit_length()))
+
+
 def fasttext_text(language: str, text: str, max_chars: int) -> str:
     """One line for fastText: a language token and the file's whitespace-separated tokens."""
     language_token = "__lang_" + "".join(c if c.isalnum() else "_" for c in language.lower())
@@ -433,25 +442,38 @@ def _train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: 
     for example in train:
         members[bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]].append(example.rating)
     values = [statistics.fmean(members[i]) if members[i] else statistics.fmean(group) for i, group in enumerate(bins)]
+    ngrams: set[int] = set()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
         for example in train:
             label = bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]
-            handle.write(
-                f"__label__{label} {fasttext_text(example.language, example.text, config.max_content_chars)}\n"
-            )
+            text = fasttext_text(example.language, example.text, config.max_content_chars)
+            handle.write(f"__label__{label} {text}\n")
+            words = text.split()
+            for n in range(2, config.fasttext_word_ngrams + 1):
+                ngrams.update(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
         train_file = handle.name
+    buckets = config.fasttext_buckets or fasttext_bucket_count(len(ngrams))
     try:
-        model = fasttext.train_supervised(
-            input=train_file,
-            epoch=config.fasttext_epochs,
-            lr=config.fasttext_lr,
-            dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
-            wordNgrams=config.fasttext_word_ngrams,
-            minCount=1,
-            thread=max(1, min(4, os.cpu_count() or 1)),
-            seed=config.seed,
-            verbose=0,
-        )
+        lr = config.fasttext_lr
+        for attempt in range(4):
+            try:
+                model = fasttext.train_supervised(
+                    input=train_file,
+                    epoch=config.fasttext_epochs,
+                    lr=lr,
+                    dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
+                    wordNgrams=config.fasttext_word_ngrams,
+                    bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
+                    minCount=1,
+                    thread=max(1, min(4, os.cpu_count() or 1)),
+                    seed=config.seed,
+                    verbose=0,
+                )
+                break
+            except RuntimeError as error:  # diverged (lock-free threads, shared n-gram buckets): a smaller step
+                if "NaN" not in str(error) or attempt == 3:
+                    raise
+                lr /= 2
     finally:
         os.unlink(train_file)
     model.save_model(str(output / "model.bin"))
