@@ -579,19 +579,6 @@ class JoinedTexts:
         return fractions
 
 
-def measure_texts(texts: list[str], stop_below: list[float | None] | None = None) -> list[TextMeasures]:
-    """``TextMeasures`` of each text, its data-line fraction measured for its ``stop_below`` (default 0; None: not
-    measured), in the filter's ``batch_groups``."""
-    limits = [0.0] * len(texts) if stop_below is None else stop_below
-    results: list[TextMeasures | None] = [None] * len(texts)
-    for group in batch_groups(texts):
-        joined = JoinedTexts([texts[i] for i in group])
-        fractions = joined.data_line_fractions([limits[i] for i in group])
-        for i, measures, fraction in zip(group, joined.measures(), fractions, strict=True):
-            results[i] = measures._replace(data_line_fraction=fraction)
-    return results  # type: ignore[return-value]
-
-
 _DATA_LINES_NEEDED = "data lines needed"  # decide() got as far as the data-file rule, not yet measured
 
 
