@@ -20,13 +20,16 @@ import time
 import traceback
 from abc import abstractmethod
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 from datatrove.utils.stats import MetricStats, TimingStats
+
+if TYPE_CHECKING:  # datatrove.pipeline.filters imports every filter (nltk, regex ...): not for each stage
+    from datatrove.pipeline.filters.base_filter import BaseFilter
 
 FUNNEL_PREFIX = "funnel/"
 REASON_KEY = "filter_reason"  # the metadata key datatrove's own filters use for the exclusion reason
@@ -299,7 +302,7 @@ class DatatroveFilter(FunnelFilter):
         self.default_reason = default_reason
 
     def _reason(self, result: bool | tuple[bool, str]) -> str | None:
-        keep, reason = get_filter_result(result)
+        keep, reason = result if isinstance(result, tuple) else (result, None)  # as datatrove's get_filter_result
         return None if keep else (reason or self.default_reason)
 
     def check(self, doc: Document) -> str | None:
