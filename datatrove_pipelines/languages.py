@@ -10,6 +10,7 @@ follows GitHub linguist's most common use and is recorded once, in ``EXTENSION_O
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 
@@ -24,6 +25,16 @@ class LanguageSpec:
     # extension -> grammar, where an extension needs another grammar than ``grammar`` (None: do not check it)
     grammar_by_extension: dict[str, str | None] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    # a short lower-case identifier: the sandbox's language names, code-fence tags, eval task names ("cpp", "bash")
+    key: str = ""
+    # how a prompt names it, where that differs from ``name`` (the sandbox runs Shell as bash)
+    prompt_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", re.sub(r"[^a-z0-9+#]+", "-", self.name.lower()))
+        if not self.prompt_name:
+            object.__setattr__(self, "prompt_name", self.name)
 
     def grammar_for(self, path: str | None) -> str | None:
         """The grammar that checks a file of this language at ``path`` (None: no bundled grammar, unchecked)."""
@@ -52,7 +63,7 @@ LANGUAGE_SPECS: tuple[LanguageSpec, ...] = (
     _spec("Bluespec", ".bsv"),
     _spec("C", ".c .h", grammar="c"),
     _spec("C#", ".cs .csx", grammar="csharp", aliases=("csharp", "c-sharp")),
-    _spec("C++", ".cpp .cc .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl", grammar="cpp", aliases=("cpp",)),
+    _spec("C++", ".cpp .cc .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl", grammar="cpp", aliases=("cpp", "cc"), key="cpp"),
     _spec("CMake", ".cmake", "CMakeLists.txt", grammar="cmake"),
     _spec("CSS", ".css", grammar="css"),
     _spec("Clojure", ".clj .cljs .cljc .edn", grammar="clojure"),
@@ -71,16 +82,16 @@ LANGUAGE_SPECS: tuple[LanguageSpec, ...] = (
     _spec("Fortran", ".f90 .f95 .f03 .f08 .f .for .f77 .fpp", grammar="fortran",
           grammar_by_extension={".f": None, ".for": None, ".f77": None}),
     _spec("GLSL", ".glsl .vert .frag .geom .comp .tesc .tese .vs", grammar="glsl"),
-    _spec("Go", ".go", grammar="go", aliases=("golang",)),
+    _spec("Go", ".go", grammar="go", aliases=("golang",), key="go"),
     _spec("Groovy", ".groovy .gradle .gvy .gy", "Jenkinsfile", grammar="groovy"),
     _spec("HTML", ".html .htm .xhtml", grammar="html"),
     _spec("Haskell", ".hs .hs-boot .hsc", grammar="haskell"),
     _spec("Idris", ".idr .lidr"),
     _spec("Isabelle", ".thy"),
     _spec("JSON", ".json .geojson .topojson .jsonc .webmanifest", ".babelrc .eslintrc .jshintrc", grammar="json"),
-    _spec("Java", ".java", grammar="java"),
+    _spec("Java", ".java", grammar="java", key="java"),
     _spec("Java Server Pages", ".jsp .jspf .tag", aliases=("jsp",)),
-    _spec("JavaScript", ".js .mjs .cjs .jsx", grammar="javascript", aliases=("js", "node")),
+    _spec("JavaScript", ".js .mjs .cjs .jsx", grammar="javascript", aliases=("js", "node"), key="javascript"),
     _spec("Julia", ".jl", grammar="julia"),
     _spec("Kotlin", ".kt .kts", grammar="kotlin"),
     _spec("Lean", ".lean"),
@@ -102,19 +113,21 @@ LANGUAGE_SPECS: tuple[LanguageSpec, ...] = (
     _spec("PowerShell", ".ps1 .psm1 .psd1", grammar="powershell", aliases=("pwsh",)),
     _spec("Prolog", ".pro .prolog .P"),
     _spec("Protocol Buffer", ".proto", grammar="proto", aliases=("protobuf", "proto")),
-    _spec("Python", ".py .pyw .pyi .py3", "SConstruct SConscript", grammar="python", aliases=("py", "python3")),
+    _spec("Python", ".py .pyw .pyi .py3", "SConstruct SConscript", grammar="python", aliases=("py", "python3"),
+          key="python"),
     _spec("R", ".r .rd .rsx", ".Rprofile", grammar="r", grammar_by_extension={".rd": None}),
     _spec("RMarkdown", ".rmd", aliases=("r markdown",)),
     _spec("Racket", ".rkt .rktl .rktd", grammar="racket"),
     _spec("Ruby", ".rb .rake .gemspec .rbw .ru", "Rakefile Gemfile Guardfile Vagrantfile", grammar="ruby"),
-    _spec("Rust", ".rs", grammar="rust"),
+    _spec("Rust", ".rs", grammar="rust", aliases=("rs",), key="rust"),
     _spec("SAS", ".sas"),
     _spec("SPARQL", ".sparql .rq", grammar="sparql"),
     _spec("SQL", ".sql .ddl .dml .pgsql .psql", grammar="sql"),
     _spec("Scala", ".scala .sc .sbt", grammar="scala"),
     _spec("Scheme", ".scm .ss .sld .sls .sps", grammar="scheme"),
     _spec("Shell", ".sh .bash .zsh .ksh .bats", ".bashrc .bash_profile .profile .zshrc", grammar="bash",
-          grammar_by_extension={".zsh": None, ".ksh": None}, aliases=("bash", "sh", "zsh")),
+          grammar_by_extension={".zsh": None, ".ksh": None}, aliases=("bash", "sh", "zsh"), key="bash",
+          prompt_name="Bash"),
     _spec("Smalltalk", ".st"),
     _spec("Solidity", ".sol", grammar="solidity"),
     _spec("Stan", ".stan"),
@@ -127,7 +140,7 @@ LANGUAGE_SPECS: tuple[LanguageSpec, ...] = (
     _spec("TeX", ".tex .sty .cls .ltx .dtx .ins", grammar="latex", aliases=("latex",)),
     _spec("Thrift", ".thrift", grammar="thrift"),
     _spec("TypeScript", ".ts .mts .cts .tsx", grammar="typescript", grammar_by_extension={".tsx": "tsx"},
-          aliases=("ts", "tsx")),
+          aliases=("ts", "tsx"), key="typescript"),
     _spec("VHDL", ".vhd .vhdl", grammar="vhdl"),
     _spec("Verilog", ".v .vh", grammar="verilog"),
     _spec("Visual Basic", ".vb .vbs .bas .vba .frm", aliases=("vb", "vba", "visual basic .net", "vbscript")),
@@ -162,9 +175,15 @@ for _spec_entry in LANGUAGE_SPECS:
         FILENAME_OWNER[_filename] = _spec_entry.name  # exact names, dot-files included (.bashrc)
 
 _ALIASES: dict[str, str] = {}
+LANGUAGE_BY_KEY: dict[str, LanguageSpec] = {}
 for _spec_entry in LANGUAGE_SPECS:
-    for _alias in (_spec_entry.name, *_spec_entry.aliases):
-        _ALIASES[_alias.lower()] = _spec_entry.name
+    for _alias in {_spec_entry.name.lower(), _spec_entry.key, *(alias.lower() for alias in _spec_entry.aliases)}:
+        if _ALIASES.get(_alias, _spec_entry.name) != _spec_entry.name:
+            raise ValueError(f"alias {_alias!r} claimed by {_ALIASES[_alias]} and {_spec_entry.name}")
+        _ALIASES[_alias] = _spec_entry.name
+    if _spec_entry.key in LANGUAGE_BY_KEY:
+        raise ValueError(f"key {_spec_entry.key!r} of {LANGUAGE_BY_KEY[_spec_entry.key].name} and {_spec_entry.name}")
+    LANGUAGE_BY_KEY[_spec_entry.key] = _spec_entry
 
 
 def _extension(path: str) -> str:
@@ -213,3 +232,26 @@ def grammar_for(language: str | None, path: str | None = None) -> str | None:
 
 def languages_with_grammar() -> list[str]:
     return [spec.name for spec in LANGUAGE_SPECS if spec.grammar]
+
+
+def language_spec(label: str | None) -> LanguageSpec | None:
+    """The language a label names: its name, key or an alias in any case (``"c++"``, ``"cpp"``, ``"js"``, ``"sh"``,
+    ``"rs"``, ``"golang"``), or None."""
+    name = normalize_language(label)
+    return LANGUAGES[name] if name else None
+
+
+def language_key(label: str | None) -> str | None:
+    """The short key (``"cpp"``, ``"javascript"``, ``"bash"``) of the language a label names, or None: what the
+    sandbox, code fences and MultiPL-E task names (``"rs"`` -> ``"rust"``) go by."""
+    spec = language_spec(label)
+    return spec.key if spec else None
+
+
+def language_aliases(label: str | None) -> frozenset[str]:
+    """Every lower-case name of the language a label names (name, key, aliases): e.g. the code-fence tags an answer
+    in that language may carry (``{"c++", "cpp", "cc"}``). Empty when the label names none of ours."""
+    spec = language_spec(label)
+    if spec is None:
+        return frozenset()
+    return frozenset(alias for alias, name in _ALIASES.items() if name == spec.name)

@@ -8,10 +8,14 @@ from tree_sitter_language_pack import get_parser
 from datatrove_pipelines.languages import (
     AMBIGUOUS_EXTENSIONS,
     EXTENSION_OWNER,
+    LANGUAGE_BY_KEY,
     LANGUAGE_SPECS,
     LANGUAGES,
     detect_language,
     grammar_for,
+    language_aliases,
+    language_key,
+    language_spec,
     normalize_language,
     resolve_language,
 )
@@ -89,3 +93,57 @@ def test_grammars_exist_and_parse_a_real_snippet():
     assert grammar_for("TypeScript", "a.tsx") == "tsx"
     assert grammar_for("Fortran", "old.f") is None  # fixed form: unchecked
     assert grammar_for("Lean", "a.lean") is None
+
+
+# What eval/ needs from the one language home: the sandbox's language names (keys), the aliases it accepts, the
+# MultiPL-E short names (file extensions), code-fence tags and the names prompts use.
+SANDBOX_KEYS = {"Python": "python", "C++": "cpp", "Java": "java", "JavaScript": "javascript", "TypeScript": "typescript",
+                "Rust": "rust", "Go": "go", "Shell": "bash"}  # fmt: skip
+EVAL_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cc": "cpp", "js": "javascript",
+                "node": "javascript", "ts": "typescript", "rs": "rust", "golang": "go", "sh": "bash", "shell": "bash"}  # fmt: skip
+MULTIPL_E_SHORT_NAMES = {"cpp": "cpp", "java": "java", "js": "javascript", "ts": "typescript", "go": "go", "rs": "rust",
+                         "sh": "bash"}  # fmt: skip
+
+
+def test_keys_and_aliases_serve_the_sandbox_prompts_and_benchmarks():
+    for name, key in SANDBOX_KEYS.items():
+        assert LANGUAGES[name].key == key and LANGUAGE_BY_KEY[key].name == name and language_key(key) == key
+        assert language_key(name) == key and language_key(name.upper()) == key
+    for alias, key in {**EVAL_ALIASES, **MULTIPL_E_SHORT_NAMES}.items():
+        assert language_key(alias) == key, alias
+        assert language_key(f"  {alias.upper()} ") == key
+    for short, key in MULTIPL_E_SHORT_NAMES.items():  # MultiPL-E's short names are the languages' extensions
+        assert detect_language(f"x.{short}") == LANGUAGE_BY_KEY[key].name
+    assert language_key("Jupyter Notebook") is None and language_key(None) is None and language_spec("") is None
+    assert language_spec("sh").prompt_name == "Bash" and language_spec("cpp").prompt_name == "C++"
+    assert {"cpp", "c++", "cc"} <= language_aliases("cpp") and {"sh", "shell", "bash"} <= language_aliases("bash")
+    assert {"py", "python"} <= language_aliases("Python") and "js" not in language_aliases("ts")
+    assert language_aliases("unknown") == frozenset()
+
+
+def test_every_key_and_alias_names_one_language():
+    keys = [spec.key for spec in LANGUAGE_SPECS]
+    assert len(set(keys)) == len(keys) == 89
+    claimed: dict[str, str] = {}
+    for spec in LANGUAGE_SPECS:
+        for alias in language_aliases(spec.name):
+            assert claimed.setdefault(alias, spec.name) == spec.name
+            assert normalize_language(alias) == spec.name
+        assert spec.key == spec.key.lower() and " " not in spec.key
+
+
+def test_eval_tables_agree_while_they_still_exist():
+    """eval/ keeps its own copies until it imports this module; as long as they exist they must agree with it."""
+    sandbox = pytest.importorskip("eval.sandbox.languages")
+    for alias, key in getattr(sandbox, "ALIASES", {}).items():
+        assert language_key(alias) == key, alias
+    for key in getattr(sandbox, "LANGUAGES", ()):
+        assert language_key(key) == key
+    benchmarks = pytest.importorskip("eval.benchmarks")
+    for short, key in getattr(benchmarks, "MULTIPL_E_SANDBOX_LANGUAGE", {}).items():
+        assert language_key(short) == key
+    prompts = pytest.importorskip("eval.prompts")
+    for key, prompt_name in getattr(prompts, "DISPLAY_LANGUAGE", {}).items():
+        assert language_spec(key).prompt_name == prompt_name
+    for key, fence in getattr(prompts, "FENCE_LANGUAGE", {}).items():
+        assert language_key(fence) == key
