@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from gzip import GzipFile
+from string import Template
 
 import fsspec.compression
 from datatrove.data import Document, DocumentsPipeline
@@ -36,6 +37,15 @@ def register_fast_gzip() -> None:
         )
 
 
+def template_identifiers(template: Template) -> set[str]:
+    """The ``${name}`` / ``$name`` placeholders of a ``string.Template`` (``Template.get_identifiers`` is 3.11+)."""
+    return {
+        match.group("named") or match.group("braced")
+        for match in template.pattern.finditer(template.template)
+        if match.group("named") or match.group("braced")
+    }
+
+
 def document_dict(writer: DiskWriter, document: Document) -> dict:
     """A writer adapter equal to datatrove's default one (fields that are set, in field order) without its
     ``dataclasses.asdict`` deep copy of the metadata, which costs more than the JSON encoding."""
@@ -59,7 +69,7 @@ class RankFileJsonlWriter(JsonlWriter):
     def __init__(self, output_folder: str, output_filename: str = "${rank}.jsonl.gz", **kwargs):
         register_fast_gzip()
         super().__init__(output_folder, output_filename=output_filename, **kwargs)
-        extra = set(self.output_filename.get_identifiers()) - {"rank"}
+        extra = template_identifiers(self.output_filename) - {"rank"}
         if extra:
             raise ValueError(f"RankFileJsonlWriter names files by ${{rank}} only, not by {sorted(extra)}")
         self._filenames: dict[str, str] = {}

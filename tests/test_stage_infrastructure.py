@@ -267,3 +267,13 @@ def test_rank_file_writer_writes_what_datatroves_jsonl_writer_writes(tmp_path):
         for key in ("total", "doc_len", "doc_len_tokens"):
             assert ours.stats.stats[key].total == theirs.stats.stats[key].total, key
             assert ours.stats.stats[key].n == theirs.stats.stats[key].n, key
+
+
+@pytest.mark.parametrize("text", ["${rank}.jsonl.gz", "${rank}_$language/${id}.jsonl", "$$rank.jsonl", "plain.jsonl"])
+def test_template_identifiers_match_the_3_11_method(text: str) -> None:
+    """writers.template_identifiers (works on Python 3.10) agrees with ``Template.get_identifiers`` (3.11+)."""
+    from string import Template
+
+    from datatrove_pipelines.writers import template_identifiers
+
+    assert template_identifiers(Template(text)) == set(Template(text).get_identifiers())
