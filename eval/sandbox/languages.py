@@ -15,27 +15,17 @@ import sys
 import sysconfig
 from dataclasses import dataclass, field
 
+from datatrove_pipelines.languages import language_key
+
 LANGUAGES = ("python", "cpp", "java", "javascript", "typescript", "rust", "go", "bash")
-ALIASES = {
-    "py": "python",
-    "python3": "python",
-    "c++": "cpp",
-    "cc": "cpp",
-    "js": "javascript",
-    "node": "javascript",
-    "ts": "typescript",
-    "rs": "rust",
-    "golang": "go",
-    "sh": "bash",
-    "shell": "bash",
-}
 # Languages whose runtime reserves large virtual ranges (JVM, V8, Go): limit RLIMIT_DATA only, not RLIMIT_AS.
 _VIRTUAL_HUNGRY = {"java", "javascript", "typescript", "go"}
 
 
 def normalize_language(name: str) -> str | None:
-    key = (name or "").strip().lower()
-    key = ALIASES.get(key, key)
+    """The sandbox language a label names (``"c++"``, ``"js"``, ``"sh"``, ...; aliases live in
+    ``datatrove_pipelines.languages``, the one home of language names), or None when the sandbox cannot run it."""
+    key = language_key(name)
     return key if key in LANGUAGES else None
 
 
