@@ -31,6 +31,7 @@ from datatrove_pipelines.funnel import FunnelFilter
 from datatrove_pipelines.languages import grammar_for
 
 C_FAMILY = ("C", "C++", "CUDA")
+PARSES = ("checked", "tolerated_errors")  # the outcomes of ``SyntaxCheckFilter.find_issue`` that keep the code
 
 
 def _default_tolerances() -> dict[str, float]:
@@ -149,29 +150,41 @@ class SyntaxCheckFilter(FunnelFilter):
             self._parsers[grammar] = get_parser(grammar)
         return self._parsers[grammar]
 
-    def check(self, doc: Document) -> str | None:
-        language = doc.metadata.get("language")
-        grammar = grammar_for(language, doc.metadata.get("path"))
+    def find_issue(self, text: str, language: str | None, path: str | None = None) -> tuple[str | None, float]:
+        """(issue, unparsed error fraction) of ``text`` in ``language``: issue is ``unbalanced``, ``truncated_end``,
+        ``parse_errors``, ``tolerated_errors``, ``checked``, or None when no grammar checks it (``unchecked``).
+        The one definition of "does this code parse", for files and for code blocks in answers alike."""
+        grammar = grammar_for(language, path)
         if not self.config.enabled or grammar is None:
-            self.funnel_note("unchecked", doc)
-            return None
-        data = doc.text.encode("utf-8", errors="surrogatepass")
+            return None, 0.0
+        data = text.encode("utf-8", errors="surrogatepass")
         root = self.parser(grammar).parse(data).root_node
         if language in self.config.structure_languages:
             issue = structure_issue(root, data)
             if issue:
-                doc.metadata["syntax_issue"] = issue
-                return "syntax_error"
-        if root.has_error:
-            tolerance = self.config.max_error_fraction.get(language, 0.0)
-            fraction = unparsed_error_fraction(root, len(data))
-            if fraction > tolerance or not tolerance:
-                doc.metadata["syntax_issue"] = "parse_errors"
-                doc.metadata["syntax_error_fraction"] = round(fraction, 4)
-                return "syntax_error"
-            self.funnel_note("tolerated_errors", doc)
-        self.funnel_note("checked", doc)
-        return None
+                return issue, 0.0
+        if not root.has_error:
+            return "checked", 0.0
+        tolerance = self.config.max_error_fraction.get(language, 0.0)
+        fraction = unparsed_error_fraction(root, len(data))
+        if fraction > tolerance or not tolerance:
+            return "parse_errors", fraction
+        return "tolerated_errors", fraction
+
+    def check(self, doc: Document) -> str | None:
+        issue, fraction = self.find_issue(doc.text, doc.metadata.get("language"), doc.metadata.get("path"))
+        if issue is None:
+            self.funnel_note("unchecked", doc)
+            return None
+        if issue in PARSES:
+            if issue == "tolerated_errors":
+                self.funnel_note("tolerated_errors", doc)
+            self.funnel_note("checked", doc)
+            return None
+        doc.metadata["syntax_issue"] = issue
+        if issue == "parse_errors":
+            doc.metadata["syntax_error_fraction"] = round(fraction, 4)
+        return "syntax_error"
 
     def __getstate__(self):  # parsers are C objects: rebuilt in each task, never pickled
         state = self.__dict__.copy()

@@ -383,7 +383,7 @@ def test_slurm_executor_chains_the_jobs_and_gives_the_local_funnel(run, tmp_path
     assert slurm_kept == set(kept)
 
 
-def test_dataset_card_describes_the_run_and_loads_the_kept_files(run):
+def test_dataset_card_describes_the_run_and_loads_the_kept_files(run, tmp_path):
     """DIR/README.md: YAML metadata that `datasets` reads (the kept files are the train split, nothing else), the
     funnel and the settings."""
     import datasets
@@ -398,7 +398,8 @@ def test_dataset_card_describes_the_run_and_loads_the_kept_files(run):
         assert f"| {step} | {counts['docs_in']:,} | {counts['docs_kept']:,} | {counts['docs_excluded']:,} |" in card
     assert "symlink_loop 3" in card and '"max_size_bytes": 1000000' in card
     assert config.output_dir not in card  # where the outputs went is not a setting of the data
-    loaded = datasets.load_dataset(config.output_dir, split="train")
+    # a fresh cache: datasets may otherwise serve an earlier run's table for the same folder path
+    loaded = datasets.load_dataset(config.output_dir, split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert sorted(loaded["id"]) == sorted(kept)
 
 

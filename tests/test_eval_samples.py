@@ -46,7 +46,8 @@ def test_malformed_lines_name_file_and_line(tmp_path, bad, message):
     assert str(error.value).startswith(f"{path}:3: ") and message in str(error.value)
 
 
-def test_errors_come_before_any_execution(tmp_path, capsys, benchmarks_dir):
+def test_errors_come_before_any_execution(tmp_path, capsys, benchmarks_dir, monkeypatch):
+    monkeypatch.setenv("SEED_CODER_BENCHMARKS_DIR", str(benchmarks_dir))  # offline: the local copies, not the Hub
     out = tmp_path / "out"
     bad = _write(tmp_path / "bad.jsonl", [{"task_id": "HumanEval/0", "completion": None}])
     err = _fails(capsys, "--samples", bad, "--tasks", "humaneval", "--output-dir", str(out))

@@ -138,7 +138,7 @@ def test_failures_are_excluded_with_reasons_not_dropped(tmp_path):
 
 def test_timeout_is_a_reason():
     huge = "<html><body>" + "<div><p>word " * 20000 + "</p></div>" * 20000 + "</body></html>"
-    extractor = CodeKeepingExtractor(ExtractionConfig(timeout=0.05))
+    extractor = CodeKeepingExtractor(ExtractionConfig(timeout=1e-4))
     doc = Document(text=huge, id="slow", metadata={"format": "html"})
     assert list(extractor.run([doc])) == []
     assert doc.metadata["filter_reason"] in ("extraction_timeout", "extraction_crashed")

@@ -6,6 +6,7 @@ LLM can run here."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -56,10 +57,12 @@ def judge():
 
 def _split_pages():
     """Training pages and fresh pages (different packages and modules) for testing the classifier."""
-    readmes, stdlib = list(readme_pages()), list(stdlib_pages())
-    train = readmes[0::2] + stdlib[0::2] + list(licence_pages(limit=60))[0::2]
-    fresh = readmes[1::2] + stdlib[1::2] + list(licence_pages(limit=60))[1::2]
-    return train, fresh
+    pages = list(readme_pages()) + list(stdlib_pages()) + list(licence_pages(limit=60))
+
+    def fresh(page) -> bool:  # by the page's own URL, so that installing one more package moves no other page
+        return hashlib.sha256(page.url.encode()).digest()[0] % 2 == 1
+
+    return [page for page in pages if not fresh(page)], [page for page in pages if fresh(page)]
 
 
 def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
@@ -130,7 +133,7 @@ def test_classifier_learns_code_pages_without_markup(tmp_path):
                 rows.append((text, 1 if counts["code_blocks"] else stand_in_verdict(text), counts["code_blocks"] > 0))
         return rows
 
-    train, fresh = labelled(train_pages[:130]), labelled(fresh_pages[:90])
+    train, fresh = labelled(train_pages), labelled(fresh_pages)
     model = train_fasttext([(t, y) for t, y, _ in train], FastTextSettings(), str(tmp_path / "recall.bin"))
     unmarked_code = [t for t, y, markup in fresh if y and not markup]
     others = [t for t, y, _ in fresh if not y]

@@ -305,47 +305,36 @@ class CodeBlockSyntaxFilter(FunnelFilter):
     ``datatrove_pipelines.syntax_check``'s."""
 
     def __init__(self, exclusion_writer: DiskWriter | None = None):
+        from datatrove_pipelines.syntax_check import SyntaxCheckFilter
+
         super().__init__("syntax", exclusion_writer)
-        self._parsers: dict[str, Any] = {}
+        self.checker = SyntaxCheckFilter()
 
     def check(self, doc: Document) -> str | None:
-        from datatrove_pipelines.languages import grammar_for
-        from datatrove_pipelines.syntax_check import has_syntax_error
+        from datatrove_pipelines.languages import language_spec
+        from datatrove_pipelines.syntax_check import PARSES
 
-        language = doc.metadata.get("language", "python")
-        grammar = grammar_for(_LANGUAGE_LABEL.get(language, language), None)
-        if grammar is None:
-            self.funnel_note("unchecked", doc)
-            return None
-        if grammar not in self._parsers:
-            from tree_sitter_language_pack import get_parser
-
-            self._parsers[grammar] = get_parser(grammar)
+        spec = language_spec(doc.metadata.get("language", "python"))  # the sandbox's "cpp" -> "C++"
+        label = spec.name if spec else None
+        checked = False
         for message in doc.metadata.get("messages", []):
             if message["role"] != "assistant":
                 continue
             for block in _FENCE.findall(message["content"]):
-                if has_syntax_error(self._parsers[grammar], block):
+                issue, _ = self.checker.find_issue(block, label)
+                if issue is None:
+                    break
+                checked = True
+                if issue not in PARSES:
                     return "syntax_error"
+        if not checked:
+            self.funnel_note("unchecked", doc)
         return None
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_parsers"] = {}
         return state
-
-
-# The sandbox's language names -> datatrove_pipelines.languages labels.
-_LANGUAGE_LABEL = {
-    "python": "Python",
-    "cpp": "C++",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "go": "Go",
-    "rust": "Rust",
-    "java": "Java",
-    "bash": "Shell",
-}
 
 
 @dataclass
