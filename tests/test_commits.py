@@ -221,7 +221,10 @@ def assert_targets_reproduce_children(repo_path: Path, kept: list[dict], scratch
         assert set(meta["changed_paths"]) == expected_paths
 
 
-def test_planted_history_kept_and_excluded_with_reasons(tmp_path, benchmarks_dir):
+# two tasks: the repositories are shared among them and the duplicates are found across tasks (spawned workers
+# import the whole stack: ~30 s here)
+@pytest.mark.parametrize("tasks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_planted_history_kept_and_excluded_with_reasons(tmp_path, benchmarks_dir, tasks):
     repo, expected = build_synthetic(tmp_path / "repos" / "headers", benchmarks_dir)
     # a clone in the same folder of clones: every commit of it is an exact duplicate of the original's
     git(tmp_path, "clone", "-q", str(repo.path), str(tmp_path / "repos" / "headers-fork"))
@@ -230,7 +233,7 @@ def test_planted_history_kept_and_excluded_with_reasons(tmp_path, benchmarks_dir
         repos=[str(tmp_path / "repos")],
         output_dir=str(out),
         decontamination=DecontaminationConfig(benchmarks_dir=str(benchmarks_dir)),
-        executor=ExecutorConfig(tasks=2),
+        executor=ExecutorConfig(tasks=tasks),
     )
     stats = run_commits(config)
     assert stats is not None
@@ -355,18 +358,21 @@ def test_repository_selection_by_criteria_and_metadata(tmp_path):
     assert {r["metadata"]["repo"] for r in read_jsonl_dir(out / "kept")} == {"popular"}
 
 
-def test_cli_usage_errors_are_one_line(tmp_path):
+def test_cli_usage_errors_are_one_line(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "datatrove_pipelines.commits", "--output", "o"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "--repo" in result.stderr.splitlines()[-1]
     for args, message in (
-        ([], "--repo"),
         (["--repo", "x", "--output", "o", "--min-stars", "5"], "--repo-metadata"),
         (["--repo", "x", "--output", "o", "--repo-metadata", str(tmp_path / "nope.csv")], "no such file"),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "datatrove_pipelines.commits", *args], capture_output=True, text=True, env=env
-        )
-        assert result.returncode == 2
-        assert "Traceback" not in result.stderr and message in result.stderr.splitlines()[-1]
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(args)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_recipe_config_parses():

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.commits.git import ObjectMissing, ObjectReader
-from datatrove_pipelines.commits.related import SnapshotIndex, path_tokens, query_tokens, token_counts
+from datatrove_pipelines.commits.related import SnapshotIndex, Tokens, code_token_hashes, token_counts
 from datatrove_pipelines.commits.serialize import BudgetConfig, CommitExample, render_tree, serialize, target_diff
 from datatrove_pipelines.funnel import FunnelMixin
 
@@ -30,103 +30,139 @@ REGULAR_FILE_MODES = ("100644", "100755")
 class ContextConfig:
     related_files: int = 5
     index_max_bytes: int = 200_000  # files larger than this are not indexed (nor shown as related)
-    rebuild_fraction: float = 0.25  # rebuild the index when this share of the files changed since it was built
-    rebuild_min_files: int = 16
+    # rebuild the index when the (path, blob) pairs that differ from the indexed snapshot exceed this share of it
+    rebuild_fraction: float = 0.2
+    rebuild_min_files: int = 32
     k1: float = 1.5
     b: float = 0.75
     budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 class RepositoryContext:
-    """What is kept while the commits of one repository go by."""
+    """What is kept while the commits of one repository go by. Commits come in batches: their parent trees, the
+    files they will need (READMEs, files changed since the index was built) and then their related files are each
+    read in one ``cat-file`` round trip for the whole batch."""
 
-    MAX_CACHED_BLOBS = 50_000
+    MAX_CACHED_FILES = 50_000
+    MAX_CACHED_TEXT_BYTES = 64 << 20
 
     def __init__(self, repo_path: str, hash_bytes: int, config: ContextConfig):
         self.repo_path = repo_path
         self.config = config
         self.objects = ObjectReader(repo_path, hash_bytes)
-        self.counts: dict[str, Counter | None] = {}  # blob id -> tokens (None: binary / too large / unreadable)
-        self.texts: dict[str, str] = {}  # blob id -> text, for the few files shown (README, related)
+        self.tokens: dict[tuple[str, str], Tokens | None] = {}  # (path, blob id) -> tokens (None: not text)
+        self._texts: dict[str, str | None] = {}  # blob id -> text (None: binary, too large, unreadable)
+        self._text_bytes = 0
         self.index: SnapshotIndex | None = None
         self.index_builds = 0
 
     def close(self) -> None:
         self.objects.close()
 
-    def text(self, blob: str) -> str | None:
-        """A file's text (None: binary, too large, not UTF-8-ish, unreadable)."""
-        if blob in self.texts:
-            return self.texts[blob]
-        try:
-            kind, content = self.objects.read(blob)
-        except ObjectMissing:
-            return None
-        text = None
-        if kind == "blob" and len(content) <= self.config.index_max_bytes and b"\0" not in content[:8192]:
-            text = content.decode("utf-8", "replace")
-        if len(self.texts) > 256:
-            self.texts.clear()
-        self.texts[blob] = text
-        return text
+    def texts(self, blobs: list[str]) -> dict[str, str | None]:
+        """Files' texts by blob id, the ones not cached read in one batch."""
+        missing = [blob for blob in dict.fromkeys(blobs) if blob not in self._texts]
+        if missing:
+            if self._text_bytes > self.MAX_CACHED_TEXT_BYTES:
+                self._texts.clear()
+                self._text_bytes = 0
+            for blob, found in self.objects.read_many(missing).items():
+                text = None
+                if found is not None and found[0] == "blob":
+                    content = found[1]
+                    if len(content) <= self.config.index_max_bytes and b"\0" not in content[:8192]:
+                        text = content.decode("utf-8", "replace")
+                        self._text_bytes += len(content)
+                self._texts[blob] = text
+        return {blob: self._texts.get(blob) for blob in blobs}
 
-    def counts_of(self, path: str, blob: str) -> Counter | None:
-        """Tokens of a file (its content's, cached by blob id, plus its path's)."""
-        counts = self.counts.get(blob, False)
-        if counts is False:
-            text = self.text(blob)
-            counts = token_counts(text) if text is not None else None
-            if len(self.counts) > self.MAX_CACHED_BLOBS:
-                self.counts.clear()
-            self.counts[blob] = counts
-        if counts is None:
-            return None
-        with_path = counts.copy()
-        with_path.update(path_tokens(path))
-        return with_path
+    def tokens_for(self, path: str, blob: str) -> Tokens | None:
+        """Token counts of a file (its path's tokens, then its content's), cached by (path, blob id)."""
+        key = (path, blob)
+        if key not in self.tokens:
+            text = self.texts([blob])[blob]
+            if len(self.tokens) > self.MAX_CACHED_FILES:
+                self.tokens.clear()
+            self.tokens[key] = token_counts(f"{path}\n{text}") if text is not None else None
+        return self.tokens[key]
 
-    def snapshot(self, parent_tree: str) -> dict[str, str]:
-        """Regular files of the parent snapshot: path -> blob id."""
-        return {
-            entry.path: entry.sha for entry in self.objects.flat_tree(parent_tree) if entry.mode in REGULAR_FILE_MODES
-        }
+    def snapshots(self, docs: list[Document]) -> list[dict[str, str] | Exception]:
+        """The parent snapshot (regular files: path -> blob id) of each document, or the error reading it."""
+        parent_trees: list[str | Exception] = []
+        missing_commits = [doc.metadata["parents"][0] for doc in docs if not doc.metadata.get("parent_tree")]
+        commits = self.objects.read_many(missing_commits) if missing_commits else {}
+        for doc in docs:
+            tree = doc.metadata.get("parent_tree")
+            if not tree:
+                found = commits.get(doc.metadata["parents"][0])
+                tree = ObjectMissing(doc.metadata["parents"][0])
+                if found is not None and found[0] == "commit" and found[1].startswith(b"tree "):
+                    tree = found[1][5 : found[1].index(b"\n")].decode()
+            parent_trees.append(tree)
+        flat = self.objects.flat_trees([tree for tree in parent_trees if isinstance(tree, str)])
+        result: list[dict[str, str] | Exception] = []
+        for tree in parent_trees:
+            entries = flat[tree] if isinstance(tree, str) else tree
+            if isinstance(entries, Exception):
+                result.append(entries)
+            else:
+                result.append({entry.path: entry.sha for entry in entries if entry.mode in REGULAR_FILE_MODES})
+        return result
 
-    def related(self, snapshot: dict[str, str], query: list[str], excluded: set[str]) -> list[tuple[str, float]]:
+    def prefetch(self, snapshots: list[dict[str, str]]) -> None:
+        """Read in one batch what the batch's commits will need: READMEs and the files changed since the index."""
+        wanted = []
+        for snapshot in snapshots:
+            readme = _readme(snapshot)
+            if readme:
+                wanted.append(snapshot[readme])
+            if self.index is not None:
+                wanted.extend(blob for path, blob in snapshot.items() - self.index.files.items())
+        if len(wanted) < 4 * self.config.rebuild_min_files * len(snapshots):  # else a rebuild reads them anyway
+            self.texts(wanted)
+
+    def related(self, snapshot: dict[str, str], query: np.ndarray, excluded: set[str]) -> list[tuple[str, float]]:
         config = self.config
         index = self.index
         limit = max(config.rebuild_min_files, config.rebuild_fraction * len(index.files)) if index else 0
         if index is None or index.drift(snapshot) > limit:
-            counts = {}
+            self.texts([blob for path, blob in snapshot.items() if (path, blob) not in self.tokens])  # one batch
+            tokens = {}
             for path, blob in snapshot.items():
-                file_counts = self.counts_of(path, blob)
-                if file_counts is not None:
-                    counts[path] = file_counts
-            index = self.index = SnapshotIndex(snapshot, counts, config.k1, config.b)
+                file_tokens = self.tokens_for(path, blob)
+                if file_tokens is not None:
+                    tokens[path] = file_tokens
+            index = self.index = SnapshotIndex(snapshot, tokens, config.k1, config.b)
             self.index_builds += 1
-        return index.top(query, snapshot, self.counts_of, excluded, config.related_files)
+        return index.top(query, snapshot, self.tokens_for, excluded, config.related_files)
 
-    def example(self, doc: Document) -> tuple[str, dict]:
-        """The serialized example of a commit document and what went into it; raises ObjectMissing, ValueError."""
+    def rank(self, doc: Document, snapshot: dict[str, str]) -> list[str]:
+        """The related files of a commit, best first (the changed files and the README left out)."""
         meta = doc.metadata
-        parent_tree = meta.get("parent_tree") or self.objects.commit_tree(meta["parents"][0])
-        snapshot = self.snapshot(parent_tree)
-        changes = [(status, old_path, path) for status, old_path, path, *_ in meta["changes"]]
-        changed_before = {old_path for status, old_path, _ in changes if status != "A"}
-        changed_paths = sorted({path for _, old_path, path in changes} | {old for _, old, _ in changes})
+        changed = [path for change in meta["changes"] for path in (change[1], change[2])]
+        changed_before = {change[1] for change in meta["changes"] if change[0] != "A"}
         readme_path = _readme(snapshot)
-        readme = None
-        if readme_path:
-            readme_text = self.text(snapshot[readme_path])
-            readme = (readme_path, readme_text) if readme_text else None
-        query = query_tokens(meta["message"], changed_paths)
+        query = np.unique(code_token_hashes("\n".join([meta["message"], *changed])))
         excluded = changed_before | ({readme_path} if readme_path else set())
-        related = [(path, self.text(snapshot[path])) for path, _ in self.related(snapshot, query, excluded)]
-        related = [(path, text) for path, text in related if text]
+        return [path for path, _ in self.related(snapshot, query, excluded)]
+
+    def example(self, doc: Document, snapshot: dict[str, str], ranked: list[str]) -> tuple[str, dict]:
+        """The serialized example of a commit and what went into it; OverBudget if the target does not fit."""
+        meta = doc.metadata
+        changes = [(status, old_path, path) for status, old_path, path, *_ in meta["changes"]]
+        changed_paths = sorted({path for _, _, path in changes} | {old for _, old, _ in changes})
+        readme_path = _readme(snapshot)
+        shown = ([readme_path] if readme_path else []) + ranked
+        texts = self.texts([snapshot[path] for path in shown])
+        readme = None
+        if readme_path and texts[snapshot[readme_path]]:
+            readme = (readme_path, texts[snapshot[readme_path]])
+        related = [(path, texts[snapshot[path]]) for path in ranked if texts[snapshot[path]]]
         budget = self.config.budget
-        tree = render_tree(list(snapshot), set(changed_paths) | {path for path, _ in related}, budget.tree_max_entries)
+        focus = set(changed_paths) | {path for path, _ in related}
+        tree = render_tree(list(snapshot), focus, budget.tree_max_entries)
         diff = target_diff(doc.text)
-        example = CommitExample(meta["message"], changes, diff, readme, tree, related)
-        serialized = serialize(example, budget)
+        serialized = serialize(CommitExample(meta["message"], changes, diff, readme, tree, related), budget)
         if serialized is None:
             raise OverBudget()
         text, info = serialized
@@ -172,44 +208,87 @@ class CommitContext(FunnelMixin, PipelineStep):
         with writer_context as writer:
             yield from self._run(data, rank, writer)
 
+    BATCH = 32  # commits whose reads share cat-file round trips
+
     def _run(self, data: DocumentsPipeline, rank: int, writer: DiskWriter | None) -> DocumentsPipeline:
         state: RepositoryContext | None = None
         try:
-            for doc in data or ():
-                self.funnel_in(doc)
-                meta = doc.metadata
-                with self.track_time():
-                    if state is None or state.repo_path != meta["repo_path"]:
-                        if state is not None:
-                            self.stat_update("index_builds", value=state.index_builds)
-                            state.close()
-                        state = RepositoryContext(meta["repo_path"], meta.get("hash_bytes", 20), self.config)
-                    reason = None
-                    try:
-                        text, info = state.example(doc)
-                    except ObjectMissing:
-                        reason = "unreadable_object"
-                    except OverBudget:
-                        reason = "over_token_budget"
-                    except Exception as error:  # bad input is excluded with a reason, never crashes the task
-                        reason = f"error:{type(error).__name__}"
-                if reason is not None:
-                    self.funnel_exclude(doc, reason, writer, rank)
-                    continue
-                new_meta = {key: meta[key] for key in KEPT_METADATA if key in meta}
-                new_meta.update(
-                    parent=meta["parents"][0],
-                    changed_paths=info["changed_paths"],
-                    related_paths=info["related_paths"],
-                    token_estimate=info["tokens"],
-                    cut=info["cut"],
-                    sha256=info["diff_sha256"],  # the target diff's hash: exact dedup compares it
-                )
-                doc.text = text
-                doc.metadata = new_meta
-                self.funnel_keep(doc)
-                yield doc
+            for batch in _repository_batches(data or (), self.BATCH):
+                for doc in batch:
+                    self.funnel_in(doc)
+                repo_path = batch[0].metadata["repo_path"]
+                if state is None or state.repo_path != repo_path:
+                    if state is not None:
+                        self.stat_update("index_builds", value=state.index_builds)
+                        state.close()
+                    state = RepositoryContext(repo_path, batch[0].metadata.get("hash_bytes", 20), self.config)
+                with self.track_time("batch"):
+                    decided = self._examples(state, batch)
+                for doc, outcome in zip(batch, decided, strict=True):
+                    if isinstance(outcome, str):
+                        self.funnel_exclude(doc, outcome, writer, rank)
+                        continue
+                    text, info = outcome
+                    meta = doc.metadata
+                    new_meta = {key: meta[key] for key in KEPT_METADATA if key in meta}
+                    new_meta.update(
+                        parent=meta["parents"][0],
+                        changed_paths=info["changed_paths"],
+                        related_paths=info["related_paths"],
+                        token_estimate=info["tokens"],
+                        cut=info["cut"],
+                        sha256=info["diff_sha256"],  # the target diff's hash: exact dedup compares it
+                    )
+                    doc.text = text
+                    doc.metadata = new_meta
+                    self.funnel_keep(doc)
+                    yield doc
         finally:
             if state is not None:
                 self.stat_update("index_builds", value=state.index_builds)
                 state.close()
+
+    @staticmethod
+    def _examples(state: RepositoryContext, batch: list[Document]) -> list[tuple[str, dict] | str]:
+        """(text, info) or the exclusion reason of each commit of a batch (one repository)."""
+        outcomes: list = [None] * len(batch)
+        try:
+            snapshots = state.snapshots(batch)
+        except Exception as error:  # bad input is excluded with a reason, never crashes the task
+            return [f"error:{type(error).__name__}"] * len(batch)
+        readable = [snapshot for snapshot in snapshots if not isinstance(snapshot, Exception)]
+        state.prefetch(readable)
+        rankings: list = [None] * len(batch)
+        for position, (doc, snapshot) in enumerate(zip(batch, snapshots, strict=True)):
+            if isinstance(snapshot, ObjectMissing):
+                outcomes[position] = "unreadable_object"
+                continue
+            try:
+                rankings[position] = state.rank(doc, snapshot)
+            except Exception as error:
+                outcomes[position] = f"error:{type(error).__name__}"
+        state.texts(  # the related files of the whole batch in one round trip
+            [snapshots[i][path] for i, ranked in enumerate(rankings) if ranked for path in ranked]
+        )
+        for position, (doc, snapshot) in enumerate(zip(batch, snapshots, strict=True)):
+            if outcomes[position] is not None:
+                continue
+            try:
+                outcomes[position] = state.example(doc, snapshot, rankings[position])
+            except OverBudget:
+                outcomes[position] = "over_token_budget"
+            except Exception as error:
+                outcomes[position] = f"error:{type(error).__name__}"
+        return outcomes
+
+
+def _repository_batches(data, size: int):
+    """Consecutive documents of one repository, ``size`` at most per batch."""
+    batch: list[Document] = []
+    for doc in data:
+        if batch and (len(batch) >= size or batch[0].metadata["repo_path"] != doc.metadata["repo_path"]):
+            yield batch
+            batch = []
+        batch.append(doc)
+    if batch:
+        yield batch

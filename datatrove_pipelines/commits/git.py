@@ -319,6 +319,8 @@ class ObjectReader:
         self.hash_bytes = hash_bytes
         self._process: subprocess.Popen | None = None
         self._trees: dict[tuple[str, str], list[TreeEntry]] = {}
+        self._raw_trees: dict[str, list[tuple[str, str, str]]] = {}  # tree id -> (mode, name, id) entries
+        self._missing: set[str] = set()  # trees git could not read
         self._cached_entries = 0
 
     def _start(self) -> subprocess.Popen:
@@ -334,25 +336,56 @@ class ObjectReader:
 
     def read(self, sha: str) -> tuple[str, bytes]:
         """(type, content) of an object; ObjectMissing when git cannot read it."""
+        found = self.read_many([sha]).get(sha)
+        if found is None:
+            raise ObjectMissing(sha)
+        return found
+
+    def read_many(self, shas: list[str], batch: int = 256) -> dict[str, tuple[str, bytes] | None]:
+        """(type, content) of many objects (None: missing or corrupt), asked for ``batch`` at a time: one pipe round
+        trip per batch instead of one per object (the requests of a batch fit in the pipe, so git never waits on us
+        while we wait on it)."""
+        found: dict[str, tuple[str, bytes] | None] = {}
+        wanted = list(dict.fromkeys(shas))
+        for first in range(0, len(wanted), batch):
+            chunk = wanted[first : first + batch]
+            process = self._start()
+            try:
+                process.stdin.write("".join(f"{sha}\n" for sha in chunk).encode())
+                process.stdin.flush()
+                for sha in chunk:
+                    header = process.stdout.readline().split()
+                    if len(header) != 3:
+                        if not header:  # cat-file died (a corrupt object can do that): the rest are unknown
+                            raise BrokenPipeError(sha)
+                        found[sha] = None
+                        continue
+                    size = int(header[2])
+                    content = process.stdout.read(size + 1)[:-1]
+                    if len(content) != size:
+                        raise BrokenPipeError(sha)
+                    found[sha] = (header[1].decode(), content)
+            except (BrokenPipeError, OSError, ValueError):
+                self.close()  # restarted by the next request; what this batch did not answer is asked one by one
+                for sha in chunk:
+                    if sha not in found:
+                        found[sha] = self._read_alone(sha)
+        return found
+
+    def _read_alone(self, sha: str) -> tuple[str, bytes] | None:
         process = self._start()
         try:
-            process.stdin.write(sha.encode() + b"\n")
+            process.stdin.write(f"{sha}\n".encode())
             process.stdin.flush()
             header = process.stdout.readline().split()
             if len(header) != 3:
-                raise ObjectMissing(sha)
+                return None
             size = int(header[2])
             content = process.stdout.read(size + 1)[:-1]
-            if len(content) != size:
-                raise ObjectMissing(sha)
-            return header[1].decode(), content
-        except (BrokenPipeError, OSError, ValueError) as error:
+            return (header[1].decode(), content) if len(content) == size else None
+        except (BrokenPipeError, OSError, ValueError):
             self.close()
-            raise ObjectMissing(sha) from error
-        except ObjectMissing:
-            if process.poll() is not None:
-                self.close()
-            raise
+            return None
 
     def commit_tree(self, sha: str) -> str:
         kind, content = self.read(sha)
@@ -360,31 +393,73 @@ class ObjectReader:
             raise ObjectMissing(sha)
         return content[5 : content.index(b"\n")].decode()
 
-    def flat_tree(self, tree_sha: str, prefix: str = "") -> list[TreeEntry]:
-        """Every file of a tree (blobs, symlinks, submodules) with its path under ``prefix``, in git's order."""
-        key = (tree_sha, prefix)
-        cached = self._trees.get(key)
-        if cached is not None:
-            return cached
-        kind, content = self.read(tree_sha)
-        if kind != "tree":
-            raise ObjectMissing(tree_sha)
-        entries: list[TreeEntry] = []
+    def _parse_tree(self, content: bytes) -> list[tuple[str, str, str]]:
+        entries = []
         position, size, width = 0, len(content), self.hash_bytes
         while position < size:
             space = content.index(b" ", position)
             nul = content.index(b"\0", space)
-            mode = content[position:space].decode()
-            name = content[space + 1 : nul].decode("utf-8", "surrogateescape")
-            sha = content[nul + 1 : nul + 1 + width].hex()
+            entries.append(
+                (
+                    content[position:space].decode(),
+                    content[space + 1 : nul].decode("utf-8", "surrogateescape"),
+                    content[nul + 1 : nul + 1 + width].hex(),
+                )
+            )
             position = nul + 1 + width
+        return entries
+
+    def flat_tree(self, tree_sha: str) -> list[TreeEntry]:
+        """Every file of a tree (blobs, symlinks, submodules) with its path, in git's order; ObjectMissing if a tree
+        of it cannot be read."""
+        return self.flat_trees([tree_sha])[tree_sha]
+
+    def flat_trees(self, roots: list[str]) -> dict[str, list[TreeEntry]]:
+        """``flat_tree`` of several trees; the trees not seen before are read level by level, one batch per level
+        for all of them. A root with an unreadable tree maps to an ObjectMissing instance instead of entries."""
+        if self._cached_entries > self.MAX_CACHED_ENTRIES:  # start afresh (never in the middle of a flattening)
+            self._trees.clear()
+            self._raw_trees.clear()
+            self._cached_entries = 0
+        level = [sha for sha in dict.fromkeys(roots) if (sha, "") not in self._trees]
+        while level:
+            unread = [sha for sha in level if sha not in self._raw_trees and sha not in self._missing]
+            objects = self.read_many(unread)
+            for sha in unread:
+                found = objects.get(sha)
+                if found is None or found[0] != "tree":
+                    self._missing.add(sha)
+                else:
+                    self._raw_trees[sha] = self._parse_tree(found[1])
+            children = [
+                child
+                for sha in level
+                if sha in self._raw_trees
+                for mode, _, child in self._raw_trees[sha]
+                if mode == "40000"
+            ]
+            level = [sha for sha in dict.fromkeys(children) if sha not in self._raw_trees and sha not in self._missing]
+        result: dict[str, list[TreeEntry]] = {}
+        for root in roots:
+            try:
+                result[root] = self._flatten(root, "")
+            except ObjectMissing as error:
+                result[root] = error  # type: ignore[assignment]
+        return result
+
+    def _flatten(self, tree_sha: str, prefix: str) -> list[TreeEntry]:
+        key = (tree_sha, prefix)
+        cached = self._trees.get(key)
+        if cached is not None:
+            return cached
+        if tree_sha not in self._raw_trees:
+            raise ObjectMissing(tree_sha)
+        entries: list[TreeEntry] = []
+        for mode, name, sha in self._raw_trees[tree_sha]:
             if mode == "40000":
-                entries.extend(self.flat_tree(sha, f"{prefix}{name}/"))
+                entries.extend(self._flatten(sha, f"{prefix}{name}/"))
             else:
                 entries.append(TreeEntry(prefix + name, mode, sha))
-        if self._cached_entries > self.MAX_CACHED_ENTRIES:
-            self._trees.clear()
-            self._cached_entries = 0
         self._trees[key] = entries
         self._cached_entries += len(entries)
         return entries

@@ -1,167 +1,252 @@
-"""The files related to a change: BM25 (``bm25s``) over the parent snapshot, queried with the message and the paths.
+"""The files related to a change: BM25 with ``bm25s`` over the parent snapshot, queried with the message and paths.
 
-Tokens are code-aware: identifiers are kept whole (lower-cased) and also split at ``_`` and camelCase boundaries, so
-``parse_header``, ``parseHeader`` and the message words "parse header" meet; a file's path contributes its tokens
-too (``src/http/parser.py`` -> src, http, parser, py). A file's tokens are computed once per blob id and reused by
-every snapshot that holds it.
+Tokens are code-aware sub-words: runs of ASCII letters and digits, split at camelCase boundaries (``parseHeader``,
+``HTTPServer`` -> parse header, http server) and at underscores and punctuation, lower-cased, stop words and one-letter
+tokens dropped (``code_tokens`` is the plain-Python specification, ``code_token_hashes`` the numpy one: the same
+tokens, as the 64-bit hashes of ``datatrove_pipelines.dedup``). A file's path adds its own tokens. Tokens of a file
+are computed once per (path, blob id) and reused by every snapshot that holds it.
 
-Indexes are built once per snapshot and reused for later snapshots while they stay close (``SnapshotIndex``): files
-that changed since the index was built are masked in the bm25s scores and scored with the same BM25 formula (lucene
-variant, the index's document frequencies and average length) from their own tokens, so the ranking is the index's
-one plus the few fresh files; when too many files changed the index is rebuilt. ``reference_bm25_scores`` is the
-plain formula over a whole snapshot that the tests compare the fast path with.
+``CountsBM25`` is a ``bm25s.BM25`` whose index is built from per-file token counts with a few numpy calls (bm25s
+builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here); retrieval is
+bm25s's own. The tests compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
+(``reference_bm25_scores``).
+
+``SnapshotIndex`` is built once per snapshot and reused for the next snapshots while they stay close: files changed
+since it was built are masked out of the bm25s scores and scored with the same formula and statistics from their own
+tokens; when too many changed, the index is rebuilt.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from functools import lru_cache
+from collections.abc import Callable
 
+import bm25s
 import numpy as np
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
-SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-STOPWORDS = frozenset(
+from datatrove_pipelines.dedup import _hash_tokens, reference_token_hash
+
+STOPWORDS = (
     "a an and are as at be but by for from has have if in into is it its of on or so that the their then there "
-    "these this to was were will with".split()
-)
+    "these this to was were will with"
+).split()
+_TABLES = np.zeros((3, 256), dtype=bool)  # word byte, upper-case letter, lower-case letter or digit
+for _byte in b"abcdefghijklmnopqrstuvwxyz0123456789":
+    _TABLES[0, _byte] = _TABLES[2, _byte] = True
+for _byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _TABLES[0, _byte] = _TABLES[1, _byte] = True
+_LOWER = np.zeros(256, dtype=bool)
+_LOWER[list(b"abcdefghijklmnopqrstuvwxyz")] = True
+_STOP_HASHES = np.sort(np.array([reference_token_hash(word) for word in STOPWORDS], dtype=np.uint64))
 
 
-@lru_cache(maxsize=1 << 18)
-def expand_word(word: str) -> tuple[str, ...]:
-    """``parseHeader`` -> (parseheader, parse, header); stop words and one-letter parts dropped."""
-    whole = word.lower().strip("_")
-    parts = [part.lower() for part in SUBWORD.findall(word)]
-    tokens = [whole] if whole and whole not in STOPWORDS else []
-    if len(parts) > 1:
-        tokens.extend(part for part in parts if len(part) > 1 and part != whole and part not in STOPWORDS)
-    return tuple(tokens)
+def code_tokens(text: str) -> list[str]:
+    """The specification, one character at a time: the lower-cased sub-words of ``text`` (stop words and one-letter
+    tokens left out)."""
+    tokens, current = [], ""
+    for position, char in enumerate(text):
+        is_word = char.isascii() and char.isalnum()
+        if not is_word:
+            tokens.append(current)
+            current = ""
+            continue
+        previous = text[position - 1] if position else ""
+        following = text[position + 1] if position + 1 < len(text) else ""
+        if (
+            current
+            and char.isupper()
+            and (
+                previous.islower()
+                or previous.isdigit()
+                or (previous.isupper() and following.isascii() and following.islower())
+            )
+        ):
+            tokens.append(current)
+            current = ""
+        current += char
+    tokens.append(current)
+    return [token.lower() for token in tokens if len(token) > 1 and token.lower() not in STOPWORDS]
 
 
-def token_counts(text: str) -> Counter:
-    """Bag of code-aware tokens of ``text`` (word counts first, then one expansion per distinct word)."""
-    counts: Counter = Counter()
-    for word, count in Counter(IDENTIFIER.findall(text)).items():
-        for token in expand_word(word):
-            counts[token] += count
-    return counts
+def code_token_hashes(text: str) -> np.ndarray:
+    """``reference_token_hash`` of each of ``code_tokens(text)``, in order, computed with numpy."""
+    raw = text.encode("utf-8", "surrogatepass")
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if not len(data):
+        return np.zeros(0, dtype=np.uint64)
+    word, upper, lower_or_digit = _TABLES[0][data], _TABLES[1][data], _TABLES[2][data]
+    lower = _LOWER[data]
+    start = word.copy()
+    start[1:] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
+    start[1:-1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
+    starts = np.flatnonzero(start)
+    run_ends = np.flatnonzero(word & ~np.append(word[1:], False)) + 1  # end of each run of word bytes
+    next_start = np.append(starts[1:], len(data))
+    ends = np.minimum(next_start, run_ends[np.searchsorted(run_ends, starts, side="right")])
+    keep = ends - starts > 1
+    starts, ends = starts[keep], ends[keep]
+    hashes = _hash_tokens(raw.lower(), starts, ends)
+    return hashes[~np.isin(hashes, _STOP_HASHES)]
 
 
-def path_tokens(path: str) -> list[str]:
-    return [token for word in IDENTIFIER.findall(path) for token in expand_word(word)]
+def token_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct token hashes, their counts) of ``text``."""
+    hashes, counts = np.unique(code_token_hashes(text), return_counts=True)
+    return hashes, counts.astype(np.float64)
 
 
-def query_tokens(message: str, changed_paths: Iterable[str]) -> list[str]:
-    """The query of a commit: its message's tokens and its changed paths' tokens, each once."""
-    tokens = list(token_counts(message))
-    for path in changed_paths:
-        tokens.extend(path_tokens(path))
-    return list(dict.fromkeys(tokens))
+def lucene_idf(df, n_docs: int):
+    return np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def lucene_idf(df: int, n_docs: int) -> float:
-    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-
-
-def bm25_term(tf: float, idf: float, doc_len: float, avg_len: float, k1: float, b: float) -> float:
-    return idf * tf / (tf + k1 * (1 - b + b * doc_len / avg_len))
-
-
-def reference_bm25_scores(query: list[str], docs: list[Counter], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    """Plain BM25 (lucene variant, as bm25s computes it) of every document of a corpus, for the tests."""
+def reference_bm25_scores(query: list, docs: list[Counter], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """Plain BM25 (the lucene variant bm25s computes) of every document of a corpus: the tests' reference."""
     n_docs = len(docs)
     lengths = [sum(doc.values()) for doc in docs]
-    avg_len = sum(lengths) / n_docs if n_docs else 1.0
+    avg_len = sum(lengths) / n_docs
     df = Counter(token for doc in docs for token in doc)
     scores = []
     for doc, length in zip(docs, lengths, strict=True):
-        scores.append(
-            sum(
-                bm25_term(doc[token], lucene_idf(df[token], n_docs), length, avg_len, k1, b)
-                for token in query
-                if doc[token]
-            )
-        )
+        score = 0.0
+        for token in set(query):
+            if doc[token]:
+                idf = math.log(1 + (n_docs - df[token] + 0.5) / (df[token] + 0.5))
+                score += idf * doc[token] / (doc[token] + k1 * (1 - b + b * length / avg_len))
+        scores.append(score)
     return scores
 
 
+class CountsBM25(bm25s.BM25):
+    """bm25s (lucene variant) indexed from token counts; retrieval is bm25s's (``get_scores_from_ids``)."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        super().__init__(k1=k1, b=b, method="lucene", backend="numpy", csc_backend="numpy")
+
+    def index_counts(self, docs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Index documents given as (distinct token hashes, counts); returns the vocabulary (sorted hashes), whose
+        positions are the token ids of ``get_scores_from_ids``."""
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        all_hashes = np.concatenate([hashes for hashes, _ in docs]) if docs else np.zeros(0, np.uint64)
+        all_tf = np.concatenate([counts for _, counts in docs]) if docs else np.zeros(0)
+        vocabulary, token_ids = np.unique(all_hashes, return_inverse=True)
+        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+        lengths = np.array([counts.sum() for _, counts in docs])
+        self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
+        self.df = np.bincount(token_ids, minlength=len(vocabulary))
+        self.idf = lucene_idf(self.df, self.n_docs)
+        tfc = all_tf / (self.k1 * (1 - self.b + self.b * lengths[doc_ids] / self.avg_len) + all_tf)
+        order = np.argsort(token_ids, kind="stable")
+        indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(self.df, out=indptr[1:])
+        self.scores = {
+            "data": (self.idf[token_ids] * tfc)[order].astype(self.dtype),
+            "indices": doc_ids[order].astype(self.int_dtype),
+            "indptr": indptr,
+            "num_docs": self.n_docs,
+        }
+        self.nonoccurrence_array = None
+        self.vocabulary = vocabulary
+        self.vocab_dict = _LazyVocabulary(vocabulary)
+        self.unique_token_ids_set = range(len(vocabulary))
+        return vocabulary
+
+    def query_ids(self, query_hashes: np.ndarray) -> np.ndarray:
+        """The token ids of the query's hashes that the index knows."""
+        positions = np.searchsorted(self.vocabulary, query_hashes)
+        inside = positions < len(self.vocabulary)
+        found = np.zeros(len(query_hashes), dtype=bool)
+        found[inside] = self.vocabulary[positions[inside]] == query_hashes[inside]
+        return np.unique(positions[found])
+
+    def score_outside(self, query_hashes: np.ndarray, doc: tuple[np.ndarray, np.ndarray]) -> float:
+        """The score a document that is not in the index gets, with the index's statistics."""
+        hashes, counts = doc
+        hit = np.isin(hashes, query_hashes)
+        if not hit.any():
+            return 0.0
+        tf = counts[hit]
+        positions = np.searchsorted(self.vocabulary, hashes[hit])
+        inside = positions < len(self.vocabulary)
+        df = np.zeros(len(tf))
+        known = inside.copy()
+        known[inside] = self.vocabulary[positions[inside]] == hashes[hit][inside]
+        df[known] = self.df[positions[known]]
+        length = counts.sum()
+        idf = lucene_idf(df, self.n_docs)
+        return float(np.sum(idf * tf / (tf + self.k1 * (1 - self.b + self.b * length / self.avg_len))))
+
+
+class _LazyVocabulary(dict):
+    """bm25s's ``vocab_dict`` (hash -> id), filled only if bm25s's string-query path asks for it."""
+
+    def __init__(self, vocabulary: np.ndarray):
+        super().__init__()
+        self._vocabulary = vocabulary
+
+    def _fill(self) -> None:
+        if not super().__len__() and len(self._vocabulary):
+            self.update(zip(self._vocabulary.tolist(), range(len(self._vocabulary)), strict=True))
+
+    def __contains__(self, key) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self._fill()
+        return super().__getitem__(key)
+
+    def __len__(self) -> int:
+        return len(self._vocabulary)
+
+
+Tokens = tuple[np.ndarray, np.ndarray]
+
+
 class SnapshotIndex:
-    """A bm25s index of one snapshot's files (``path -> blob``), with what is needed to score other files alike."""
+    """A ``CountsBM25`` over one snapshot's files (``path -> blob``), reused for nearby snapshots."""
 
-    def __init__(self, files: dict[str, str], counts: dict[str, Counter], k1: float = 1.5, b: float = 0.75):
-        import bm25s
-
-        self.files = dict(files)  # path -> blob id of the indexed snapshot (indexable files only)
-        self.paths = [path for path in self.files if counts.get(path)]
+    def __init__(self, files: dict[str, str], tokens: dict[str, Tokens], k1: float = 1.5, b: float = 0.75):
+        self.files = dict(files)  # the whole snapshot (files without tokens are simply not indexed)
+        self.paths = [path for path in files if path in tokens and len(tokens[path][0])]
         self.position = {path: index for index, path in enumerate(self.paths)}
-        self.k1, self.b = k1, b
-        corpus = [list(counts[path].elements()) for path in self.paths]
-        self.n_docs = len(corpus)
-        self.avg_len = (sum(len(doc) for doc in corpus) / self.n_docs) if self.n_docs else 1.0
-        self.df: Counter = Counter()
-        for path in self.paths:
-            self.df.update(counts[path].keys())
-        self.retriever = None
-        if self.n_docs:
-            self.retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-            self.retriever.index(corpus, show_progress=False)
+        self.bm25 = CountsBM25(k1, b)
+        self.bm25.index_counts([tokens[path] for path in self.paths])
 
-    def scores(self, query: list[str]) -> np.ndarray:
-        """bm25s scores of the indexed files for ``query`` (tokens unknown to the index ignored)."""
-        if self.retriever is None:
-            return np.zeros(0, dtype=np.float32)
-        ids = self.retriever.get_tokens_ids(query)
-        if not ids:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float64)
-
-    def score_outside(self, query: list[str], counts: Counter) -> float:
-        """The BM25 score a file that is not in the index gets, with the index's statistics."""
-        length = sum(counts.values())
-        score = 0.0
-        for token in query:
-            tf = counts.get(token)
-            if tf:
-                idf = lucene_idf(self.df.get(token, 0), max(self.n_docs, 1))
-                score += bm25_term(tf, idf, length, self.avg_len, self.k1, self.b)
-        return score
+    def drift(self, snapshot: dict[str, str]) -> int:
+        """How many (path, blob) pairs differ between the indexed snapshot and ``snapshot``."""
+        return len(snapshot.items() ^ self.files.items())
 
     def top(
         self,
-        query: list[str],
+        query_hashes: np.ndarray,
         snapshot: dict[str, str],
-        counts_for: Callable[[str, str], Counter | None],
+        tokens_for: Callable[[str, str], Tokens | None],
         excluded: set[str],
         k: int,
     ) -> list[tuple[str, float]]:
-        """The ``k`` best files of ``snapshot`` (positive scores only; ties by path), ``excluded`` left out. Files whose
-        blob differs from the indexed one (``counts_for(path, blob)`` gives their tokens) are scored by ``score_outside``."""
-        stale = self.files.items() - snapshot.items()  # indexed, but changed or gone since
-        fresh = snapshot.items() - self.files.items()  # changed or new since the index was built
+        """The ``k`` best files of ``snapshot`` (positive scores; ties by path), ``excluded`` left out. Files whose blob
+        differs from the indexed one (``tokens_for(path, blob)``) are scored with ``score_outside``."""
+        stale = self.files.items() - snapshot.items()
+        fresh = snapshot.items() - self.files.items()
         results: list[tuple[str, float]] = []
-        scores = self.scores(query)
-        if len(scores) and scores.any():
-            masked = [self.position[path] for path in excluded if path in self.position]
-            masked += [self.position[path] for path, _ in stale if path in self.position]
-            if masked:
+        if self.paths and len(query_hashes):
+            ids = self.bm25.query_ids(query_hashes)
+            if len(ids):
+                scores = np.asarray(self.bm25.get_scores_from_ids(ids.tolist()), dtype=np.float64)
+                masked = [self.position[path] for path in excluded if path in self.position]
+                masked += [self.position[path] for path, _ in stale if path in self.position]
                 scores[masked] = 0.0
-            candidates = np.flatnonzero(scores > 0)
-            if len(candidates) > 4 * k:
-                candidates = candidates[np.argpartition(-scores[candidates], 4 * k - 1)[: 4 * k]]
-            results = [(self.paths[i], float(scores[i])) for i in candidates.tolist()]
+                candidates = np.flatnonzero(scores > 0)
+                if len(candidates) > 4 * k:
+                    candidates = candidates[np.argpartition(-scores[candidates], 4 * k - 1)[: 4 * k]]
+                results = [(self.paths[i], float(scores[i])) for i in candidates.tolist()]
         for path, blob in fresh:
             if path not in excluded:
-                counts = counts_for(path, blob)
-                if counts:
-                    score = self.score_outside(query, counts)
+                doc = tokens_for(path, blob)
+                if doc is not None and len(doc[0]):
+                    score = self.bm25.score_outside(query_hashes, doc)
                     if score > 0:
                         results.append((path, score))
-        results.sort(key=lambda item: (-round(item[1], 5), item[0]))
+        results.sort(key=lambda item: (-round(item[1], 4), item[0]))
         return results[:k]
-
-    def drift(self, snapshot: dict[str, str]) -> int:
-        """How many files differ between the indexed snapshot and ``snapshot``."""
-        return len(snapshot.items() ^ self.files.items())
