@@ -70,7 +70,9 @@ def build_repository(path: Path, commits: int, files: int, seed: int = 0) -> int
     def commit(number: int, message: str, operations: list[bytes]) -> None:
         stream.append(b"commit refs/heads/main\nmark :%d\n" % (number + 1))
         when = 1_600_000_000 + number * 3600
-        stream.append(b"author Dev <dev@example.org> %d +0000\ncommitter Dev <dev@example.org> %d +0000\n" % (when, when))
+        stream.append(
+            b"author Dev <dev@example.org> %d +0000\ncommitter Dev <dev@example.org> %d +0000\n" % (when, when)
+        )
         data(message)
         if number:
             stream.append(b"from :%d\n" % number)
@@ -97,7 +99,11 @@ def build_repository(path: Path, commits: int, files: int, seed: int = 0) -> int
             new = f"lib/legacy/{Path(target).name}"
             if new not in tree:
                 tree[new] = tree.pop(target)
-                commit(number, f"Move {Path(target).stem} to the legacy package", [b"R %s %s\n" % (target.encode(), new.encode())])
+                commit(
+                    number,
+                    f"Move {Path(target).stem} to the legacy package",
+                    [b"R %s %s\n" % (target.encode(), new.encode())],
+                )
                 continue
         start = rng.randrange(max(len(lines) - 40, 1))
         if choice < 0.6:
@@ -177,7 +183,9 @@ def main() -> None:
             started = time.perf_counter()
             run_commits(CommitsConfig(repos=[str(repo)], output_dir=str(Path(tmp) / "out")))
             seconds = time.perf_counter() - started
-            print(f"whole stage (3 runs, dedup, decontamination, writers): {seconds:.1f} s, {total / seconds:.0f} commits/s")
+            print(
+                f"whole stage (3 runs, dedup, decontamination, writers): {seconds:.1f} s, {total / seconds:.0f} commits/s"
+            )
 
 
 if __name__ == "__main__":

@@ -216,7 +216,9 @@ def assert_targets_reproduce_children(repo_path: Path, kept: list[dict], scratch
         tree = git(scratch, "write-tree").strip()
         assert tree == git(scratch, "rev-parse", f"{meta['commit']}^{{tree}}").strip(), meta["commit"]
         # the changed paths agree with git's own account of the commit
-        names = git(scratch, "diff-tree", "-r", "-M", "--name-status", "--no-commit-id", meta["parent"], meta["commit"])
+        names = git(
+            scratch, "diff-tree", "-r", "-M", "--name-status", "--no-commit-id", meta["parent"], meta["commit"]
+        )
         expected_paths = {part for line in names.splitlines() for part in line.split("\t")[1:]}
         assert set(meta["changed_paths"]) == expected_paths
 
@@ -241,7 +243,9 @@ def test_planted_history_kept_and_excluded_with_reasons(tmp_path, benchmarks_dir
     messages = {
         sha: message.strip()
         for sha, message in (
-            line.split("\0", 1) for line in git(repo.path, "log", "--format=%H%x00%B%x01").split("\x01") if line.strip()
+            line.split("\0", 1)
+            for line in git(repo.path, "log", "--format=%H%x00%B%x01").split("\x01")
+            if line.strip()
         )
     }
     messages = {sha.strip(): message for sha, message in messages.items()}
