@@ -285,3 +285,42 @@ def test_discover_repositories(tmp_path):
     (tmp_path / "clones" / "file.txt").write_text("x")
     found = discover_repositories([str(tmp_path / "clones"), str(tmp_path / "clones" / "a"), str(tmp_path / "nope")])
     assert found == sorted([str(tmp_path / "clones" / n) for n in ("a", "b", "not-a-repo")] + [str(tmp_path / "nope")])
+
+
+def test_chained_snapshots_and_learnt_tokens_match_reading_git(tmp_path):
+    """On this project's history: the snapshot built from the previous commit's changes equals the tree git stores,
+    and token counts learnt from a patch equal those of the file read and tokenized whole."""
+    from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext, apply_changes
+    from datatrove_pipelines.commits.git import inspect_repository
+    from datatrove_pipelines.commits.reader import commit_document
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    info = inspect_repository(str(clone))
+    trees: dict[str, str] = {}
+    docs = []
+    for commit in stream_commits(str(clone)):
+        trees[commit.sha] = commit.tree
+        docs.append(commit_document(info, commit, trees))
+    state = RepositoryContext(str(clone), 20, ContextConfig())
+    learnt = 0
+    try:
+        for parent_doc, doc in zip(docs, docs[1:], strict=False):
+            if doc.metadata["parents"] != [parent_doc.metadata["commit"]] or not parent_doc.metadata["parents"]:
+                continue
+            parent_snapshot = state._read_snapshots([parent_doc])[0]
+            chained = apply_changes(parent_snapshot, parent_doc.metadata["changes"])
+            assert chained == state._read_snapshots([doc])[0], doc.metadata["commit"]
+            for path, blob in parent_snapshot.items():  # known tokens of the parent's files
+                state.tokens_for(path, blob)
+            state.learn_tokens(parent_doc, parent_snapshot)
+            for status, _, path, _, _, new_blob in parent_doc.metadata["changes"]:
+                if status == "M" and (path, new_blob) in state.tokens and state.texts([new_blob])[new_blob]:
+                    text = state.texts([new_blob])[new_blob]
+                    hashes, counts = state.tokens[(path, new_blob)]
+                    whole_hashes, whole_counts = token_counts(f"{path}\n{text}")
+                    assert hashes.tolist() == whole_hashes.tolist() and counts.tolist() == whole_counts.tolist()
+                    learnt += 1
+    finally:
+        state.close()
+    assert learnt >= 20

@@ -31,7 +31,7 @@ class ContextConfig:
     related_files: int = 5
     index_max_bytes: int = 200_000  # files larger than this are not indexed (nor shown as related)
     # rebuild the index when the (path, blob) pairs that differ from the indexed snapshot exceed this share of it
-    rebuild_fraction: float = 0.2
+    rebuild_fraction: float = 0.5
     rebuild_min_files: int = 32
     k1: float = 1.5
     b: float = 0.75
@@ -55,6 +55,9 @@ class RepositoryContext:
         self._text_bytes = 0
         self.index: SnapshotIndex | None = None
         self.index_builds = 0
+        self._last_commit: str | None = None  # the last commit given a snapshot, its changes, its parent snapshot
+        self._last_changes: list = []
+        self._last_snapshot: dict[str, str] | Exception | None = None
 
     def close(self) -> None:
         self.objects.close()
@@ -87,7 +90,34 @@ class RepositoryContext:
         return self.tokens[key]
 
     def snapshots(self, docs: list[Document]) -> list[dict[str, str] | Exception]:
-        """The parent snapshot (regular files: path -> blob id) of each document, or the error reading it."""
+        """The parent snapshot (regular files: path -> blob id) of each document, or the error reading it.
+
+        A commit whose parent is the previous commit seen gets that commit's parent snapshot with the previous
+        commit's changes applied (``apply_changes``; no object read); the others' parent trees are read in one batch."""
+        chained = []
+        previous = self._last_commit
+        for doc in docs:
+            chained.append(doc.metadata["parents"][0] == previous)
+            previous = doc.metadata["commit"]
+        to_read = [doc for doc, linked in zip(docs, chained, strict=True) if not linked]
+        read = iter(self._read_snapshots(to_read)) if to_read else iter(())
+        result: list[dict[str, str] | Exception] = []
+        for doc, linked in zip(docs, chained, strict=True):
+            if linked:
+                parent = self._last_snapshot
+                snapshot = (
+                    apply_changes(parent, self._last_changes)
+                    if isinstance(parent, dict)
+                    else ObjectMissing(doc.metadata["parents"][0])
+                )
+            else:
+                snapshot = next(read)
+            result.append(snapshot)
+            self._last_commit, self._last_changes = doc.metadata["commit"], doc.metadata["changes"]
+            self._last_snapshot = snapshot
+        return result
+
+    def _read_snapshots(self, docs: list[Document]) -> list[dict[str, str] | Exception]:
         parent_trees: list[str | Exception] = []
         missing_commits = [doc.metadata["parents"][0] for doc in docs if not doc.metadata.get("parent_tree")]
         commits = self.objects.read_many(missing_commits) if missing_commits else {}
@@ -109,15 +139,35 @@ class RepositoryContext:
                 result.append({entry.path: entry.sha for entry in entries if entry.mode in REGULAR_FILE_MODES})
         return result
 
-    def prefetch(self, snapshots: list[dict[str, str]]) -> None:
-        """Read in one batch what the batch's commits will need: READMEs and the files changed since the index."""
+    def learn_tokens(self, doc: Document, snapshot: dict[str, str]) -> None:
+        """Token counts of the blobs a commit writes, from its parent's version and its patch (``delta_tokens``),
+        so the files it changed need not be read and tokenized again when they become fresh."""
+        for (status, old_path, path, _, new_mode, new_blob), section in zip(
+            doc.metadata["changes"], _file_sections(doc.text, len(doc.metadata["changes"])), strict=False
+        ):
+            if status != "M" or old_path != path or new_mode not in REGULAR_FILE_MODES or section is None:
+                continue
+            if f" b/{path}\n" not in section[: section.find("\n") + 1]:  # quoted or unexpected header: read it later
+                continue
+            old = self.tokens.get((path, snapshot.get(path, "")))
+            if old is not None and (path, new_blob) not in self.tokens:
+                self.tokens[(path, new_blob)] = delta_tokens(old, section)
+
+    def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
+        """Read in one batch what the batch's commits will need: READMEs and the files changed since the index was
+        built whose tokens are not known (those the batch's own commits write are learnt from their patches)."""
+        written = {(change[2], change[5]) for doc in docs for change in doc.metadata["changes"] if change[0] == "M"}
         wanted = []
         for snapshot in snapshots:
             readme = _readme(snapshot)
             if readme:
                 wanted.append(snapshot[readme])
             if self.index is not None:
-                wanted.extend(blob for path, blob in snapshot.items() - self.index.files.items())
+                wanted.extend(
+                    blob
+                    for path, blob in snapshot.items() - self.index.files.items()
+                    if (path, blob) not in self.tokens and (path, blob) not in written
+                )
         if len(wanted) < 4 * self.config.rebuild_min_files * len(snapshots):  # else a rebuild reads them anyway
             self.texts(wanted)
 
@@ -175,6 +225,49 @@ class RepositoryContext:
 
 class OverBudget(ValueError):
     """The message and the target alone exceed the token budget."""
+
+
+def apply_changes(snapshot: dict[str, str], changes: list[list[str]]) -> dict[str, str]:
+    """The child's snapshot (regular files) from the parent's and the child's ``--raw`` changes."""
+    child = dict(snapshot)
+    for status, old_path, path, _, new_mode, new_blob in changes:
+        if status in ("D", "R"):
+            child.pop(old_path, None)
+        if status != "D":
+            if new_mode in REGULAR_FILE_MODES:
+                child[path] = new_blob
+            else:  # now a symlink or submodule
+                child.pop(path, None)
+    return child
+
+
+def _file_sections(patch: str, count: int) -> list[str | None]:
+    """The per-file sections of a git patch, in the order of the ``--raw`` changes (None where they cannot be
+    matched one to one)."""
+    sections = patch.split("\ndiff --git ")
+    return sections if len(sections) == count else [None] * count
+
+
+def delta_tokens(old: Tokens, section: str) -> Tokens:
+    """The token counts of a file after a patch section, from its counts before: tokens never span lines, so the new
+    bag is the old one minus the removed lines' tokens plus the added lines' tokens."""
+    added, removed = [], []
+    in_hunk = False
+    for line in section.split("\n"):
+        if line.startswith("@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith("+"):
+            added.append(line[1:])
+        elif in_hunk and line.startswith("-"):
+            removed.append(line[1:])
+    plus = code_token_hashes("\n".join(added))
+    minus = code_token_hashes("\n".join(removed))
+    hashes = np.concatenate([old[0], plus, minus])
+    weights = np.concatenate([old[1], np.ones(len(plus)), -np.ones(len(minus))])
+    unique, inverse = np.unique(hashes, return_inverse=True)
+    counts = np.bincount(inverse, weights=weights, minlength=len(unique))
+    keep = counts > 0.5
+    return unique[keep], counts[keep]
 
 
 def _readme(snapshot: dict[str, str]) -> str | None:
@@ -257,7 +350,7 @@ class CommitContext(FunnelMixin, PipelineStep):
         except Exception as error:  # bad input is excluded with a reason, never crashes the task
             return [f"error:{type(error).__name__}"] * len(batch)
         readable = [snapshot for snapshot in snapshots if not isinstance(snapshot, Exception)]
-        state.prefetch(readable)
+        state.prefetch(readable, batch)
         rankings: list = [None] * len(batch)
         for position, (doc, snapshot) in enumerate(zip(batch, snapshots, strict=True)):
             if isinstance(snapshot, ObjectMissing):
@@ -265,6 +358,8 @@ class CommitContext(FunnelMixin, PipelineStep):
                 continue
             try:
                 rankings[position] = state.rank(doc, snapshot)
+                if not doc.metadata.get("patch_truncated"):
+                    state.learn_tokens(doc, snapshot)  # before the next commit, for which these files are fresh
             except Exception as error:
                 outcomes[position] = f"error:{type(error).__name__}"
         state.texts(  # the related files of the whole batch in one round trip

@@ -203,7 +203,7 @@ class CommitFilter(FunnelFilter):
                 reason = self.paths.reason(path)
                 if reason:
                     return reason
-        if meta["patch_size"] > config.max_patch_bytes:
+        if meta["patch_size"] > config.max_patch_bytes or meta.get("patch_truncated"):
             return "oversized_patch"
         if meta.get("patch_not_utf8"):
             return "invalid_utf8"

@@ -16,6 +16,7 @@ the diff options that change the output's shape (prefixes, renames, context, col
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -317,6 +318,7 @@ class ObjectReader:
     def __init__(self, repo_path: str, hash_bytes: int = 20):
         self.repo_path = repo_path
         self.hash_bytes = hash_bytes
+        self._tree_entry = re.compile(rb"([0-7]+) ([^\0]*)\0(.{%d})" % hash_bytes, re.DOTALL)
         self._process: subprocess.Popen | None = None
         self._trees: dict[tuple[str, str], list[TreeEntry]] = {}
         self._raw_trees: dict[str, list[tuple[str, str, str]]] = {}  # tree id -> (mode, name, id) entries
@@ -394,20 +396,12 @@ class ObjectReader:
         return content[5 : content.index(b"\n")].decode()
 
     def _parse_tree(self, content: bytes) -> list[tuple[str, str, str]]:
-        entries = []
-        position, size, width = 0, len(content), self.hash_bytes
-        while position < size:
-            space = content.index(b" ", position)
-            nul = content.index(b"\0", space)
-            entries.append(
-                (
-                    content[position:space].decode(),
-                    content[space + 1 : nul].decode("utf-8", "surrogateescape"),
-                    content[nul + 1 : nul + 1 + width].hex(),
-                )
-            )
-            position = nul + 1 + width
-        return entries
+        """(mode, name, object id) of each entry of a tree object (``<mode> <name>\\0<binary id>``)."""
+        pattern = self._tree_entry
+        return [
+            (mode.decode(), name.decode("utf-8", "surrogateescape"), sha.hex())
+            for mode, name, sha in pattern.findall(content)
+        ]
 
     def flat_tree(self, tree_sha: str) -> list[TreeEntry]:
         """Every file of a tree (blobs, symlinks, submodules) with its path, in git's order; ObjectMissing if a tree

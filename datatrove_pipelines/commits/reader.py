@@ -213,12 +213,14 @@ def commit_document(info: RepositoryInfo, commit: CommitRecord, trees: dict[str,
         "author_time": commit.author_time,
         "message": commit.message,
         "changes": [
-            [change.status, change.old_path, change.path, change.old_mode, change.new_mode]
+            [change.status, change.old_path, change.path, change.old_mode, change.new_mode, change.new_blob]
             for change in commit.changes
         ],
         "patch_size": commit.patch_size,
         "size": commit.patch_size,
     }
+    if len(commit.patch) < commit.patch_size:  # cut at the reader's limit: never a target
+        metadata["patch_truncated"] = True
     try:
         text = commit.patch.decode("utf-8")
     except UnicodeDecodeError:

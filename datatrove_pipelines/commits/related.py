@@ -161,20 +161,26 @@ class CountsBM25(bm25s.BM25):
 
     def score_outside(self, query_hashes: np.ndarray, doc: tuple[np.ndarray, np.ndarray]) -> float:
         """The score a document that is not in the index gets, with the index's statistics."""
-        hashes, counts = doc
+        return float(self.score_many_outside(query_hashes, [doc])[0])
+
+    def score_many_outside(self, query_hashes: np.ndarray, docs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``score_outside`` of several documents with one set of numpy calls."""
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        hashes = np.concatenate([doc[0] for doc in docs])
+        counts = np.concatenate([doc[1] for doc in docs])
+        owner = np.repeat(np.arange(len(docs)), sizes)
+        lengths = np.bincount(owner, weights=counts, minlength=len(docs))
         hit = np.isin(hashes, query_hashes)
-        if not hit.any():
-            return 0.0
-        tf = counts[hit]
-        positions = np.searchsorted(self.vocabulary, hashes[hit])
+        hashes, tf, owner = hashes[hit], counts[hit], owner[hit]
+        positions = np.searchsorted(self.vocabulary, hashes)
         inside = positions < len(self.vocabulary)
-        df = np.zeros(len(tf))
-        known = inside.copy()
-        known[inside] = self.vocabulary[positions[inside]] == hashes[hit][inside]
+        known = np.zeros(len(hashes), dtype=bool)
+        known[inside] = self.vocabulary[positions[inside]] == hashes[inside]
+        df = np.zeros(len(hashes))
         df[known] = self.df[positions[known]]
-        length = counts.sum()
-        idf = lucene_idf(df, self.n_docs)
-        return float(np.sum(idf * tf / (tf + self.k1 * (1 - self.b + self.b * length / self.avg_len))))
+        norm = self.k1 * (1 - self.b + self.b * lengths[owner] / self.avg_len)
+        terms = lucene_idf(df, self.n_docs) * tf / (tf + norm)
+        return np.bincount(owner, weights=terms, minlength=len(docs))
 
 
 class _LazyVocabulary(dict):
@@ -241,12 +247,10 @@ class SnapshotIndex:
                 if len(candidates) > 4 * k:
                     candidates = candidates[np.argpartition(-scores[candidates], 4 * k - 1)[: 4 * k]]
                 results = [(self.paths[i], float(scores[i])) for i in candidates.tolist()]
-        for path, blob in fresh:
-            if path not in excluded:
-                doc = tokens_for(path, blob)
-                if doc is not None and len(doc[0]):
-                    score = self.bm25.score_outside(query_hashes, doc)
-                    if score > 0:
-                        results.append((path, score))
+        fresh_docs = [(path, tokens_for(path, blob)) for path, blob in fresh if path not in excluded]
+        fresh_docs = [(path, doc) for path, doc in fresh_docs if doc is not None and len(doc[0])]
+        if fresh_docs and len(query_hashes):
+            scores = self.bm25.score_many_outside(query_hashes, [doc for _, doc in fresh_docs])
+            results += [(path, float(score)) for (path, _), score in zip(fresh_docs, scores, strict=True) if score > 0]
         results.sort(key=lambda item: (-round(item[1], 4), item[0]))
         return results[:k]
