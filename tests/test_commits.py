@@ -384,7 +384,6 @@ def test_recipe_config_parses():
     assert config.output_dir == "elsewhere" and config.repos
 
 
-@pytest.mark.slow
 def test_project_history_targets_apply_to_parents(tmp_path):
     """This project's own history: every commit accounted for, and every kept target reproduces its child."""
     clone = tmp_path / "project"

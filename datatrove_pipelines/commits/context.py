@@ -18,7 +18,13 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.commits.git import ObjectMissing, ObjectReader
-from datatrove_pipelines.commits.related import SnapshotIndex, Tokens, code_token_hashes, token_counts
+from datatrove_pipelines.commits.related import (
+    SnapshotIndex,
+    Tokens,
+    code_token_hashes,
+    split_token_hashes,
+    token_counts,
+)
 from datatrove_pipelines.commits.serialize import BudgetConfig, CommitExample, render_tree, serialize, target_diff
 from datatrove_pipelines.funnel import FunnelMixin
 
@@ -260,8 +266,7 @@ def delta_tokens(old: Tokens, section: str) -> Tokens:
             added.append(line[1:])
         elif in_hunk and line.startswith("-"):
             removed.append(line[1:])
-    plus = code_token_hashes("\n".join(added))
-    minus = code_token_hashes("\n".join(removed))
+    plus, minus = split_token_hashes("\n".join(added), "\n".join(removed))
     hashes = np.concatenate([old[0], plus, minus])
     weights = np.concatenate([old[1], np.ones(len(plus)), -np.ones(len(minus))])
     unique, inverse = np.unique(hashes, return_inverse=True)

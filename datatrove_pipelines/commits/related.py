@@ -71,10 +71,13 @@ def code_tokens(text: str) -> list[str]:
 
 def code_token_hashes(text: str) -> np.ndarray:
     """``reference_token_hash`` of each of ``code_tokens(text)``, in order, computed with numpy."""
-    raw = text.encode("utf-8", "surrogatepass")
+    return _token_hashes_and_starts(text.encode("utf-8", "surrogatepass"))[0]
+
+
+def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(raw, dtype=np.uint8)
     if not len(data):
-        return np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     word, upper, lower_or_digit = _TABLES[0][data], _TABLES[1][data], _TABLES[2][data]
     lower = _LOWER[data]
     start = word.copy()
@@ -87,7 +90,18 @@ def code_token_hashes(text: str) -> np.ndarray:
     keep = ends - starts > 1
     starts, ends = starts[keep], ends[keep]
     hashes = _hash_tokens(raw.lower(), starts, ends)
-    return hashes[~np.isin(hashes, _STOP_HASHES)]
+    at = np.searchsorted(_STOP_HASHES, hashes)
+    at[at == len(_STOP_HASHES)] = 0
+    content = _STOP_HASHES[at] != hashes
+    return hashes[content], starts[content]
+
+
+def split_token_hashes(first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """``code_token_hashes`` of two texts with one tokenization (no token crosses the newline between them)."""
+    head = first.encode("utf-8", "surrogatepass")
+    hashes, starts = _token_hashes_and_starts(head + b"\n" + second.encode("utf-8", "surrogatepass"))
+    cut = np.searchsorted(starts, len(head))
+    return hashes[:cut], hashes[cut:]
 
 
 def token_counts(text: str) -> tuple[np.ndarray, np.ndarray]:

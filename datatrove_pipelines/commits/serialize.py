@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 INDEX_LINE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+(?: [0-7]+)?\n", re.MULTILINE)
 
@@ -135,7 +136,15 @@ def parse_target(text: str) -> tuple[list[str], str]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _nest(paths: list[str]) -> dict:
+@dataclass
+class _Directory:
+    entries: list[tuple[str, _Directory | None]]  # sorted: directories first, then files, each by name
+    files: int
+
+
+@lru_cache(maxsize=16)
+def _directory_tree(paths: tuple[str, ...]) -> _Directory:
+    """The nested, sorted directories of ``paths``; consecutive snapshots mostly share their paths, so it is cached."""
     root: dict = {}
     for path in paths:
         node = root
@@ -146,36 +155,40 @@ def _nest(paths: list[str]) -> dict:
                 child = node[part + "/"] = {}
             node = child
         node[parts[-1]] = None
-    return root
 
+    def build(node: dict) -> _Directory:
+        entries = [
+            (name, None if child is None else build(child))
+            for name, child in sorted(node.items(), key=lambda item: (not item[0].endswith("/"), item[0]))
+        ]
+        return _Directory(entries, sum(1 if child is None else child.files for _, child in entries))
 
-def _count_files(node: dict) -> int:
-    return sum(1 if child is None else _count_files(child) for child in node.values())
+    return build(root)
 
 
 def render_tree(paths: list[str], focus: set[str], max_entries: int) -> str:
     """An indented tree of ``paths``. Over ``max_entries`` lines, directories that hold none of the ``focus`` paths
     are shown collapsed (``name/ (N files)``); still over, the listing stops with a count of what is left."""
-    root = _nest(paths)
+    root = _directory_tree(tuple(paths))
     focus_dirs = {"/".join(path.split("/")[:i]) + "/" for path in focus for i in range(1, path.count("/") + 1)}
 
-    def lines_of(node: dict, prefix: str, depth: int, collapse: bool) -> list[str]:
-        lines = []
-        for name in sorted(node, key=lambda item: (not item.endswith("/"), item)):
-            child = node[name]
-            indent = "  " * depth
+    def lines_of(node: _Directory, prefix: str, depth: int, collapse: bool, lines: list[str]) -> None:
+        indent = "  " * depth
+        for name, child in node.entries:
             if child is None:
                 lines.append(indent + name)
             elif collapse and prefix + name not in focus_dirs:
-                lines.append(f"{indent}{name} ({_count_files(child)} files)")
+                lines.append(f"{indent}{name} ({child.files} files)")
             else:
                 lines.append(indent + name)
-                lines.extend(lines_of(child, prefix + name, depth + 1, collapse))
-        return lines
+                lines_of(child, prefix + name, depth + 1, collapse, lines)
 
-    lines = lines_of(root, "", 0, collapse=False) if len(paths) <= max_entries else []
+    lines: list[str] = []
+    if len(paths) <= max_entries:
+        lines_of(root, "", 0, False, lines)
     if not lines or len(lines) > max_entries:
-        lines = lines_of(root, "", 0, collapse=True)
+        lines = []
+        lines_of(root, "", 0, True, lines)
     if len(lines) > max_entries:
         lines = lines[:max_entries] + [f"… [{len(lines) - max_entries} more entries]"]
     return "\n".join(lines) + ("\n" if lines else "")
