@@ -396,4 +396,21 @@ def test_project_history_targets_apply_to_parents(tmp_path):
     assert len(kept) >= stats["total"]["docs_in"] // 2
     for record in kept:
         assert record["metadata"]["token_estimate"] <= 8192
+    # every commit has one outcome, and the size rules agree with git's own account of each commit
+    found = outcomes(out)
+    assert set(found) == set(git(clone, "rev-list", "HEAD").split())
+    assert all(len(values) == 1 for values in found.values())
+    log = git(clone, "log", "-M", "--format=%x01%H %P", "--name-only")
+    for entry in filter(None, log.split("\x01")):
+        header, *names = entry.strip("\n").split("\n")
+        sha, *parents = header.split()
+        files = [name for name in names if name]
+        outcome = found[sha][0]
+        if not parents:
+            assert outcome == "commit_filter:root_commit"
+        elif len(files) > 50:
+            assert outcome.startswith("commit_filter:"), (sha, outcome)
+        if outcome == "kept":
+            patch = subprocess.run(["git", "show", "-M", "--format=", sha], cwd=clone, capture_output=True).stdout
+            assert len(files) <= 50 and len(patch) <= 24_000 + 2_000, sha  # index lines aside, within the limit
     assert_targets_reproduce_children(clone, kept, tmp_path / "scratch")

@@ -111,11 +111,10 @@ class RepositoryContext:
         for doc, linked in zip(docs, chained, strict=True):
             if linked:
                 parent = self._last_snapshot
-                snapshot = (
-                    apply_changes(parent, self._last_changes)
-                    if isinstance(parent, dict)
-                    else ObjectMissing(doc.metadata["parents"][0])
-                )
+                if isinstance(parent, dict):
+                    snapshot = apply_changes(parent, self._last_changes)
+                else:  # the previous commit's parent was unreadable: its own tree may not be
+                    snapshot = self._read_snapshots([doc])[0]
             else:
                 snapshot = next(read)
             result.append(snapshot)
