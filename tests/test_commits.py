@@ -414,3 +414,12 @@ def test_project_history_targets_apply_to_parents(tmp_path):
             patch = subprocess.run(["git", "show", "-M", "--format=", sha], cwd=clone, capture_output=True).stdout
             assert len(files) <= 50 and len(patch) <= 24_000 + 2_000, sha  # index lines aside, within the limit
     assert_targets_reproduce_children(clone, kept, tmp_path / "scratch")
+
+
+def test_a_run_where_every_repository_is_excluded_finishes(tmp_path):
+    (tmp_path / "plain").mkdir()
+    out = tmp_path / "out"
+    stats = run_commits(CommitsConfig(repos=[str(tmp_path / "plain")], output_dir=str(out), decontaminate=False))
+    assert stats["total"]["docs_in"] == 0
+    assert stats["steps"]["commit_filter"]["notes"]["repository_excluded/not_a_git_repository"]["docs"] == 1
+    assert read_jsonl_dir(out / "kept") == []

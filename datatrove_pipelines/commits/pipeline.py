@@ -23,6 +23,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 
@@ -70,6 +71,26 @@ class CommitsConfig:
         return os.path.join(self.output_dir, "work")
 
 
+class EnsureRankFile(PipelineStep):
+    """Creates the task's (empty) intermediate file when no commit reached it (every repository excluded, or none
+    given to this task), so the next run reads nothing instead of failing on a folder without files."""
+
+    type = "💽 - WRITER"
+    name = "📄 ensure file"
+
+    def __init__(self, folder: str, filename: str):
+        super().__init__()
+        self.folder = folder
+        self.filename = filename
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        yield from data or ()
+        path = os.path.join(self.folder, self.filename.replace("${rank}", f"{rank:05d}"))
+        if not os.path.exists(path):
+            os.makedirs(self.folder, exist_ok=True)
+            open(path, "w").close()
+
+
 def dedup_config(config: CommitsConfig) -> DedupConfig:
     return DedupConfig(exact=True, near=False, num_buckets=1)
 
@@ -89,6 +110,7 @@ def build_stage_pipelines(config: CommitsConfig) -> dict[str, list[PipelineStep]
     prepare.append(
         RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict)
     )
+    prepare.append(EnsureRankFile(prepared, "${rank}.jsonl"))
     filtering: list[PipelineStep] = [
         JsonlReader(prepared, glob_pattern="*.jsonl", compression=None, add_file_path=False)
     ]
