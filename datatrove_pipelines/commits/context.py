@@ -49,7 +49,7 @@ class RepositoryContext:
     files they will need (READMEs, files changed since the index was built) and then their related files are each
     read in one ``cat-file`` round trip for the whole batch."""
 
-    MAX_CACHED_FILES = 50_000
+    MAX_CACHED_TOKEN_ELEMENTS = 8_000_000
     MAX_CACHED_TEXT_BYTES = 64 << 20
 
     def __init__(self, repo_path: str, hash_bytes: int, config: ContextConfig):
@@ -57,6 +57,8 @@ class RepositoryContext:
         self.config = config
         self.objects = ObjectReader(repo_path, hash_bytes)
         self.tokens: dict[tuple[str, str], Tokens | None] = {}  # (path, blob id) -> tokens (None: not text)
+        self._token_elements = 0
+        self._readmes: dict[int, tuple[dict, str | None]] = {}
         self._texts: dict[str, str | None] = {}  # blob id -> text (None: binary, too large, unreadable)
         self._text_bytes = 0
         self.index: SnapshotIndex | None = None
@@ -90,10 +92,22 @@ class RepositoryContext:
         key = (path, blob)
         if key not in self.tokens:
             text = self.texts([blob])[blob]
-            if len(self.tokens) > self.MAX_CACHED_FILES:
-                self.tokens.clear()
-            self.tokens[key] = token_counts(f"{path}\n{text}") if text is not None else None
+            self._remember_tokens(key, token_counts(f"{path}\n{text}") if text is not None else None)
         return self.tokens[key]
+
+    def _remember_tokens(self, key: tuple[str, str], tokens: Tokens | None) -> None:
+        if self._token_elements > self.MAX_CACHED_TOKEN_ELEMENTS:  # ~16 bytes each; the index keeps its own copy
+            self.tokens.clear()
+            self._token_elements = 0
+        self.tokens[key] = tokens
+        self._token_elements += len(tokens[0]) if tokens is not None else 0
+
+    def readme(self, snapshot: dict[str, str]) -> str | None:
+        """The README path of a snapshot, found once per snapshot of the current batch."""
+        memo = self._readmes.get(id(snapshot))
+        if memo is None or memo[0] is not snapshot:
+            memo = self._readmes[id(snapshot)] = (snapshot, _readme(snapshot))  # holds the snapshot: ids stay unique
+        return memo[1]
 
     def snapshots(self, docs: list[Document]) -> list[dict[str, str] | Exception]:
         """The parent snapshot (regular files: path -> blob id) of each document, or the error reading it.
@@ -156,7 +170,7 @@ class RepositoryContext:
                 continue
             old = self.tokens.get((path, snapshot.get(path, "")))
             if old is not None and (path, new_blob) not in self.tokens:
-                self.tokens[(path, new_blob)] = delta_tokens(old, section)
+                self._remember_tokens((path, new_blob), delta_tokens(old, section))
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
         """Read in one batch what the batch's commits will need: READMEs and the files changed since the index was
@@ -164,7 +178,7 @@ class RepositoryContext:
         written = {(change[2], change[5]) for doc in docs for change in doc.metadata["changes"] if change[0] == "M"}
         wanted = []
         for snapshot in snapshots:
-            readme = _readme(snapshot)
+            readme = self.readme(snapshot)
             if readme:
                 wanted.append(snapshot[readme])
             if self.index is not None:
@@ -196,7 +210,7 @@ class RepositoryContext:
         meta = doc.metadata
         changed = [path for change in meta["changes"] for path in (change[1], change[2])]
         changed_before = {change[1] for change in meta["changes"] if change[0] != "A"}
-        readme_path = _readme(snapshot)
+        readme_path = self.readme(snapshot)
         query = np.unique(code_token_hashes("\n".join([meta["message"], *changed])))
         excluded = changed_before | ({readme_path} if readme_path else set())
         return [path for path, _ in self.related(snapshot, query, excluded)]
@@ -206,7 +220,7 @@ class RepositoryContext:
         meta = doc.metadata
         changes = [(status, old_path, path) for status, old_path, path, *_ in meta["changes"]]
         changed_paths = sorted({path for _, _, path in changes} | {old for _, old, _ in changes})
-        readme_path = _readme(snapshot)
+        readme_path = self.readme(snapshot)
         shown = ([readme_path] if readme_path else []) + ranked
         texts = self.texts([snapshot[path] for path in shown])
         readme = None
@@ -353,6 +367,7 @@ class CommitContext(FunnelMixin, PipelineStep):
             snapshots = state.snapshots(batch)
         except Exception as error:  # bad input is excluded with a reason, never crashes the task
             return [f"error:{type(error).__name__}"] * len(batch)
+        state._readmes.clear()
         readable = [snapshot for snapshot in snapshots if not isinstance(snapshot, Exception)]
         state.prefetch(readable, batch)
         rankings: list = [None] * len(batch)
