@@ -184,7 +184,10 @@ class CountsBM25(bm25s.BM25):
         counts = np.concatenate([doc[1] for doc in docs])
         owner = np.repeat(np.arange(len(docs)), sizes)
         lengths = np.bincount(owner, weights=counts, minlength=len(docs))
-        hit = np.isin(hashes, query_hashes)
+        query = np.unique(query_hashes)  # sorted: membership by binary search
+        at = np.searchsorted(query, hashes)
+        at[at == len(query)] = 0
+        hit = query[at] == hashes if len(query) else np.zeros(len(hashes), dtype=bool)
         hashes, tf, owner = hashes[hit], counts[hit], owner[hit]
         positions = np.searchsorted(self.vocabulary, hashes)
         inside = positions < len(self.vocabulary)
