@@ -143,19 +143,26 @@ class CountsBM25(bm25s.BM25):
         sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
         all_hashes = np.concatenate([hashes for hashes, _ in docs]) if docs else np.zeros(0, np.uint64)
         all_tf = np.concatenate([counts for _, counts in docs]) if docs else np.zeros(0)
-        vocabulary, token_ids = np.unique(all_hashes, return_inverse=True)
+        # one stable sort by token: the postings of a token come out in document order (what bm25s's CSC holds)
+        order = np.argsort(all_hashes, kind="stable")
+        sorted_hashes = all_hashes[order]
+        new_token = np.ones(len(sorted_hashes), dtype=bool)
+        new_token[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
+        vocabulary = sorted_hashes[new_token]
+        sorted_token_ids = np.cumsum(new_token) - 1
         doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
         lengths = np.array([counts.sum() for _, counts in docs])
         self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
-        self.df = np.bincount(token_ids, minlength=len(vocabulary))
+        self.df = np.bincount(sorted_token_ids, minlength=len(vocabulary))
         self.idf = lucene_idf(self.df, self.n_docs)
-        tfc = all_tf / (self.k1 * (1 - self.b + self.b * lengths[doc_ids] / self.avg_len) + all_tf)
-        order = np.argsort(token_ids, kind="stable")
+        sorted_docs = doc_ids[order]
+        sorted_tf = all_tf[order]
+        tfc = sorted_tf / (self.k1 * (1 - self.b + self.b * lengths[sorted_docs] / self.avg_len) + sorted_tf)
         indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
         np.cumsum(self.df, out=indptr[1:])
         self.scores = {
-            "data": (self.idf[token_ids] * tfc)[order].astype(self.dtype),
-            "indices": doc_ids[order].astype(self.int_dtype),
+            "data": (self.idf[sorted_token_ids] * tfc).astype(self.dtype),
+            "indices": sorted_docs.astype(self.int_dtype),
             "indptr": indptr,
             "num_docs": self.n_docs,
         }
