@@ -23,6 +23,7 @@ from datatrove_pipelines.commits.related import (
     code_tokens,
     reference_bm25_scores,
     token_counts,
+    token_hashes_of_many,
 )
 from datatrove_pipelines.commits.serialize import (
     BudgetConfig,
@@ -121,6 +122,52 @@ def test_snapshot_index_reuse_masks_stale_files_and_scores_fresh_ones():
     assert paths[0] == "bisect.py" and "heapq.py" not in paths and "textwrap.py" not in paths
     assert top[0][1] == pytest.approx(index.bm25.score_outside(query, rewritten))
     assert index.drift(later) == 3  # heapq gone, bisect's old and new pairs
+
+
+def test_top_many_equals_top_commit_by_commit():
+    """The batched scoring (one sparse product for the indexed files, one for the fresh ones) gives ``top``'s
+    results, scores included, for several commits at once: stale, fresh, excluded, empty and unknown queries."""
+    texts = dict(zip(MODULES, stdlib_texts(), strict=True))
+    snapshot = {path: f"blob-{i}" for i, path in enumerate(texts)}
+    tokens = {(path, blob): token_counts(f"{path}\n{texts[path]}") for path, blob in snapshot.items()}
+    index = SnapshotIndex(snapshot, {path: tokens[(path, blob)] for path, blob in snapshot.items()})
+    rewritten = dict(snapshot, **{"bisect.py": "blob-heap", "added.py": "blob-added"})
+    del rewritten["heapq.py"]
+    tokens[("bisect.py", "blob-heap")] = token_counts("bisect.py\n" + texts["heapq.py"])
+    tokens[("added.py", "blob-added")] = token_counts("added.py\n" + texts["textwrap.py"][:3000])
+    messages = [
+        "Fix the heap push when the heap is empty",
+        "Wrap long lines and dedent the text",
+        "",
+        "zzzunknownword qqqnothing",
+        "Decode JSON scanner errors; heap and bisect insort",
+    ]
+    queries = [np.unique(code_token_hashes(message)) for message in messages]
+    snapshots = [snapshot, rewritten, rewritten, snapshot, rewritten]
+    excluded = [set(), {"textwrap.py"}, set(), set(), {"bisect.py", "README.md"}]
+    calls = []
+
+    def tokens_many(pairs):
+        calls.append(len(pairs))
+        return [tokens.get(pair) for pair in pairs]
+
+    for k in (1, 3, 10):
+        batched = index.top_many(queries, snapshots, tokens_many, excluded, k)
+        one_by_one = [
+            index.top(query, snap, lambda path, blob: tokens.get((path, blob)), skip, k)
+            for query, snap, skip in zip(queries, snapshots, excluded, strict=True)
+        ]
+        assert batched == one_by_one
+    assert batched[0][0][0] == "heapq.py" and batched[1] and batched[4]  # real rankings, not empty ones
+    assert batched[2] == [] and batched[3] == []
+    assert calls and max(calls) == 2  # fresh files asked for once per batch
+
+
+def test_token_hashes_of_many_equal_one_text_at_a_time():
+    texts = ["parseHeader(x)", "", "HTTPServer\nline two", "é unicode_ident", "a", "trailingWord"] + stdlib_texts()
+    for text, hashes in zip(texts, token_hashes_of_many(texts), strict=True):
+        assert hashes.tolist() == code_token_hashes(text).tolist()
+    assert token_hashes_of_many([]) == []
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -324,3 +371,42 @@ def test_chained_snapshots_and_learnt_tokens_match_reading_git(tmp_path):
     finally:
         state.close()
     assert learnt >= 20
+
+
+def test_rank_batch_equals_rank_then_learn_on_project_history(tmp_path):
+    """On this project's history, with the index rebuilt often: ``rank_batch`` (batched queries, index chosen commit
+    by commit, shared-index commits scored together) ranks every commit as ``rank`` + ``learn_tokens`` one at a
+    time, and learns the same token counts."""
+    from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext
+    from datatrove_pipelines.commits.git import inspect_repository
+    from datatrove_pipelines.commits.reader import commit_document
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    info = inspect_repository(str(clone))
+    trees: dict[str, str] = {}
+    docs = []
+    for commit in stream_commits(str(clone)):
+        trees[commit.sha] = commit.tree
+        if len(commit.parents) == 1:
+            docs.append(commit_document(info, commit, trees))
+    config = ContextConfig(rebuild_min_files=4, rebuild_fraction=0.05)
+    batched, plain = RepositoryContext(str(clone), 20, config), RepositoryContext(str(clone), 20, config)
+    compared = 0
+    try:
+        for start in range(0, len(docs), 7):
+            batch = docs[start : start + 7]
+            ranked = batched.rank_batch(batch, batched.snapshots(batch))
+            for doc, snapshot, ranking in zip(batch, plain.snapshots(batch), ranked, strict=True):
+                assert ranking == plain.rank(doc, snapshot), doc.metadata["commit"]
+                plain.learn_tokens(doc, snapshot)
+                compared += bool(ranking)
+        assert batched.index_builds == plain.index_builds > 2
+        for key, tokens in plain.tokens.items():
+            if key in batched.tokens and tokens is not None:
+                assert batched.tokens[key][0].tolist() == tokens[0].tolist()
+                assert batched.tokens[key][1].tolist() == tokens[1].tolist()
+    finally:
+        batched.close()
+        plain.close()
+    assert compared >= 20

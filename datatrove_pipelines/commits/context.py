@@ -24,6 +24,7 @@ from datatrove_pipelines.commits.related import (
     code_token_hashes,
     split_token_hashes,
     token_counts,
+    token_hashes_of_many,
 )
 from datatrove_pipelines.commits.serialize import BudgetConfig, CommitExample, render_tree, serialize, target_diff
 from datatrove_pipelines.funnel import FunnelMixin
@@ -94,6 +95,23 @@ class RepositoryContext:
             text = self.texts([blob])[blob]
             self._remember_tokens(key, token_counts(f"{path}\n{text}") if text is not None else None)
         return self.tokens[key]
+
+    def tokens_many(self, pairs: list[tuple[str, str]]) -> list[Tokens | None]:
+        """``tokens_for`` of several files: the unknown ones read in one batch and tokenized in one pass."""
+        found = {pair: self.tokens[pair] for pair in pairs if pair in self.tokens}
+        missing = [pair for pair in dict.fromkeys(pairs) if pair not in found]
+        if missing:
+            texts = self.texts([blob for _, blob in missing])
+            readable = [pair for pair in missing if texts[pair[1]] is not None]
+            hashes_of = token_hashes_of_many([f"{path}\n{texts[blob]}" for path, blob in readable])
+            tokens_of = dict.fromkeys(missing)
+            for pair, hashes in zip(readable, hashes_of, strict=True):
+                unique, counts = np.unique(hashes, return_counts=True)
+                tokens_of[pair] = (unique, counts.astype(np.float64))
+            for pair, tokens in tokens_of.items():
+                self._remember_tokens(pair, tokens)
+            found.update(tokens_of)
+        return [found[pair] for pair in pairs]
 
     def _remember_tokens(self, key: tuple[str, str], tokens: Tokens | None) -> None:
         if self._token_elements > self.MAX_CACHED_TOKEN_ELEMENTS:  # ~16 bytes each; the index keeps its own copy
@@ -191,6 +209,11 @@ class RepositoryContext:
             self.texts(wanted)
 
     def related(self, snapshot: dict[str, str], query: np.ndarray, excluded: set[str]) -> list[tuple[str, float]]:
+        index = self.index_for(snapshot)
+        return index.top(query, snapshot, self.tokens_for, excluded, self.config.related_files)
+
+    def index_for(self, snapshot: dict[str, str]) -> SnapshotIndex:
+        """The current index, rebuilt on ``snapshot`` first when too many files changed since it was built."""
         config = self.config
         index = self.index
         limit = max(config.rebuild_min_files, config.rebuild_fraction * len(index.files)) if index else 0
@@ -203,17 +226,63 @@ class RepositoryContext:
                     tokens[path] = file_tokens
             index = self.index = SnapshotIndex(snapshot, tokens, config.k1, config.b)
             self.index_builds += 1
-        return index.top(query, snapshot, self.tokens_for, excluded, config.related_files)
+        return index
 
     def rank(self, doc: Document, snapshot: dict[str, str]) -> list[str]:
-        """The related files of a commit, best first (the changed files and the README left out)."""
-        meta = doc.metadata
-        changed = [path for change in meta["changes"] for path in (change[1], change[2])]
-        changed_before = {change[1] for change in meta["changes"] if change[0] != "A"}
+        """The related files of a commit, best first (the changed files and the README left out): the plain path,
+        one commit at a time, that ``rank_batch`` is tested against."""
+        query = np.unique(code_token_hashes(_query_text(doc)))
+        return [path for path, _ in self.related(snapshot, query, self._excluded(doc, snapshot))]
+
+    def _excluded(self, doc: Document, snapshot: dict[str, str]) -> set[str]:
+        changed_before = {change[1] for change in doc.metadata["changes"] if change[0] != "A"}
         readme_path = self.readme(snapshot)
-        query = np.unique(code_token_hashes("\n".join([meta["message"], *changed])))
-        excluded = changed_before | ({readme_path} if readme_path else set())
-        return [path for path, _ in self.related(snapshot, query, excluded)]
+        return changed_before | ({readme_path} if readme_path else set())
+
+    def rank_batch(self, docs: list[Document], snapshots: list) -> list[list[str] | Exception | None]:
+        """``rank`` of each commit of a batch (None where the snapshot is an error), learning the tokens of the
+        files each commit writes on the way (``learn_tokens``) as ``rank`` then ``learn_tokens`` would: the
+        queries are tokenized in one pass, the index is chosen (rebuilt) commit by commit, then the commits that
+        share an index are scored together (``SnapshotIndex.top_many``). An error is the outcome of its commit."""
+        outcomes: list = [None] * len(docs)
+        readable = [i for i, snapshot in enumerate(snapshots) if not isinstance(snapshot, Exception)]
+        queries = dict(zip(readable, token_hashes_of_many([_query_text(docs[i]) for i in readable]), strict=True))
+        groups: list[tuple[SnapshotIndex, list[int]]] = []
+        for i in readable:
+            try:
+                index = self.index_for(snapshots[i])
+                if groups and groups[-1][0] is index:
+                    groups[-1][1].append(i)
+                else:
+                    groups.append((index, [i]))
+                if not docs[i].metadata.get("patch_truncated"):
+                    self.learn_tokens(docs[i], snapshots[i])  # before the next commit, for which they are fresh
+            except Exception as error:
+                outcomes[i] = error
+        k = self.config.related_files
+        for index, positions in groups:
+            positions = [i for i in positions if outcomes[i] is None]
+            try:
+                tops = index.top_many(
+                    [np.unique(queries[i]) for i in positions],
+                    [snapshots[i] for i in positions],
+                    self.tokens_many,
+                    [self._excluded(docs[i], snapshots[i]) for i in positions],
+                    k,
+                )
+            except Exception:  # find the commit at fault: one at a time
+                tops = []
+                for i in positions:
+                    try:
+                        query = np.unique(queries[i])
+                        tops.append(
+                            index.top(query, snapshots[i], self.tokens_for, self._excluded(docs[i], snapshots[i]), k)
+                        )
+                    except Exception as error:
+                        tops.append(error)
+            for i, top in zip(positions, tops, strict=True):
+                outcomes[i] = top if isinstance(top, Exception) else [path for path, _ in top]
+        return outcomes
 
     def example(self, doc: Document, snapshot: dict[str, str], ranked: list[str]) -> tuple[str, dict]:
         """The serialized example of a commit and what went into it; OverBudget if the target does not fit."""
@@ -286,6 +355,12 @@ def delta_tokens(old: Tokens, section: str) -> Tokens:
     counts = np.bincount(inverse, weights=weights, minlength=len(unique))
     keep = counts > 0.5
     return unique[keep], counts[keep]
+
+
+def _query_text(doc: Document) -> str:
+    """What a commit's related files are retrieved with: its message and the paths it changes."""
+    changed = [path for change in doc.metadata["changes"] for path in (change[1], change[2])]
+    return "\n".join([doc.metadata["message"], *changed])
 
 
 def _readme(snapshot: dict[str, str]) -> str | None:
@@ -370,17 +445,15 @@ class CommitContext(FunnelMixin, PipelineStep):
         state._readmes.clear()
         readable = [snapshot for snapshot in snapshots if not isinstance(snapshot, Exception)]
         state.prefetch(readable, batch)
-        rankings: list = [None] * len(batch)
-        for position, (doc, snapshot) in enumerate(zip(batch, snapshots, strict=True)):
+        rankings: list = state.rank_batch(batch, snapshots)
+        for position, snapshot in enumerate(snapshots):
             if isinstance(snapshot, ObjectMissing):
                 outcomes[position] = "unreadable_object"
-                continue
-            try:
-                rankings[position] = state.rank(doc, snapshot)
-                if not doc.metadata.get("patch_truncated"):
-                    state.learn_tokens(doc, snapshot)  # before the next commit, for which these files are fresh
-            except Exception as error:
-                outcomes[position] = f"error:{type(error).__name__}"
+            elif isinstance(snapshot, Exception):
+                outcomes[position] = f"error:{type(snapshot).__name__}"
+            elif isinstance(rankings[position], Exception):
+                outcomes[position] = f"error:{type(rankings[position]).__name__}"
+                rankings[position] = None
         state.texts(  # the related files of the whole batch in one round trip
             [snapshots[i][path] for i, ranked in enumerate(rankings) if ranked for path in ranked]
         )

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import bm25s
 import numpy as np
+import scipy.sparse
 
 from datatrove_pipelines.dedup import _hash_tokens, reference_token_hash
 
@@ -102,6 +103,17 @@ def split_token_hashes(first: str, second: str) -> tuple[np.ndarray, np.ndarray]
     hashes, starts = _token_hashes_and_starts(head + b"\n" + second.encode("utf-8", "surrogatepass"))
     cut = np.searchsorted(starts, len(head))
     return hashes[:cut], hashes[cut:]
+
+
+def token_hashes_of_many(texts: list[str]) -> list[np.ndarray]:
+    """``code_token_hashes`` of each text with one tokenization of them all (joined by newlines, which no token
+    crosses): numpy's per-call costs are paid once for a batch of short texts."""
+    raws = [text.encode("utf-8", "surrogatepass") for text in texts]
+    if not raws:
+        return []
+    hashes, starts = _token_hashes_and_starts(b"\n".join(raws))
+    text_starts = np.cumsum(np.array([len(raw) + 1 for raw in raws], dtype=np.int64))[:-1]
+    return np.split(hashes, np.searchsorted(starts, text_starts))
 
 
 def token_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -242,6 +254,11 @@ class SnapshotIndex:
         self.position = {path: index for index, path in enumerate(self.paths)}
         self.bm25 = CountsBM25(k1, b)
         self.bm25.index_counts([tokens[path] for path in self.paths])
+        scores = self.bm25.scores  # bm25s's CSC (token -> documents) is a CSR matrix with one row per token
+        self.matrix = scipy.sparse.csr_matrix(
+            (scores["data"], scores["indices"], scores["indptr"]), shape=(len(self.bm25.vocabulary), len(self.paths))
+        )
+        self._outside_weights: dict[tuple[str, str], np.ndarray] = {}  # (path, blob) -> per-token BM25 term
 
     def drift(self, snapshot: dict[str, str]) -> int:
         """How many (path, blob) pairs differ between the indexed snapshot and ``snapshot``."""
@@ -278,3 +295,121 @@ class SnapshotIndex:
             results += [(path, float(score)) for (path, _), score in zip(fresh_docs, scores, strict=True) if score > 0]
         results.sort(key=lambda item: (-round(item[1], 4), item[0]))
         return results[:k]
+
+    def top_many(
+        self,
+        queries: list[np.ndarray],
+        snapshots: list[dict[str, str]],
+        tokens_for_many: Callable[[list[tuple[str, str]]], list[Tokens | None]],
+        excluded: list[set[str]],
+        k: int,
+    ) -> list[list[tuple[str, float]]]:
+        """``top`` of several commits (sorted distinct query hashes, snapshots, exclusions) against this index, with
+        the same scores: the indexed files through one sparse product of the queries' token indicators with the
+        index (float32, summed token by token in id order, as bm25s does), the files changed since the index was
+        built through one product with their per-token terms (cached per file and index), summed in hash order
+        in float64, as ``score_many_outside`` does."""
+        results: list[list[tuple[str, float]]] = [[] for _ in queries]
+        indexed = self.files.items()
+        fresh_of: list[list[tuple[str, str]]] = []
+        masked_of: list[list[int]] = []
+        for snapshot, skip in zip(snapshots, excluded, strict=True):
+            current = snapshot.items()
+            fresh_of.append([(path, blob) for path, blob in current - indexed if path not in skip])
+            masked = [self.position[path] for path in skip if path in self.position]
+            masked += [self.position[path] for path, _ in indexed - current if path in self.position]
+            masked_of.append(masked)
+        if self.paths and queries:
+            results = self._indexed_top(queries, masked_of, k)
+        union = list(dict.fromkeys(pair for pairs in fresh_of for pair in pairs))
+        if union:
+            docs = dict(zip(union, tokens_for_many(union), strict=True))
+            union = [pair for pair in union if docs[pair] is not None and len(docs[pair][0])]
+        if union:
+            row_of = {pair: row for row, pair in enumerate(union)}
+            scores = self._outside_scores(queries, union, docs)
+            for position, pairs in enumerate(fresh_of):
+                rows = [row_of[pair] for pair in pairs if pair in row_of]
+                column = scores[rows, position]
+                results[position] += [
+                    (union[row][0], float(score))
+                    for row, score in zip(rows, column.tolist(), strict=True)
+                    if score > 0
+                ]
+        for found in results:
+            found.sort(key=lambda item: (-round(item[1], 4), item[0]))
+        return [found[:k] for found in results]
+
+    def _indexed_top(self, queries: list[np.ndarray], masked_of: list[list[int]], k: int) -> list:
+        """The indexed candidates of each commit as ``top`` picks them (``masked_of``: index positions left out)."""
+        vocabulary = self.bm25.vocabulary
+        sizes = np.array([len(query) for query in queries], dtype=np.int64)
+        hashes = np.concatenate(queries) if len(queries) else np.zeros(0, np.uint64)
+        owner = np.repeat(np.arange(len(queries)), sizes)
+        positions = np.searchsorted(vocabulary, hashes)
+        inside = positions < len(vocabulary)
+        found = np.zeros(len(hashes), dtype=bool)
+        found[inside] = vocabulary[positions[inside]] == hashes[inside]
+        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[found], minlength=len(queries)), out=indptr[1:])
+        indicator = scipy.sparse.csr_matrix(
+            (np.ones(int(found.sum()), dtype=self.matrix.dtype), positions[found], indptr),
+            shape=(len(queries), len(vocabulary)),
+        )
+        product = (indicator @ self.matrix).tocsr()
+        product.sort_indices()
+        results = []
+        for position, masked in enumerate(masked_of):
+            start, end = product.indptr[position], product.indptr[position + 1]
+            candidates = product.indices[start:end]
+            values = product.data[start:end].astype(np.float64)
+            if len(masked):
+                keep = ~np.isin(candidates, masked)
+                candidates, values = candidates[keep], values[keep]
+            keep = values > 0
+            candidates, values = candidates[keep], values[keep]
+            if len(candidates) > 4 * k:
+                best = np.argpartition(-values, 4 * k - 1)[: 4 * k]
+                candidates, values = candidates[best], values[best]
+            results.append(list(zip([self.paths[i] for i in candidates.tolist()], values.tolist(), strict=True)))
+        return results
+
+    def _outside_scores(
+        self, queries: list[np.ndarray], union: list[tuple[str, str]], docs: dict[tuple[str, str], Tokens]
+    ) -> np.ndarray:
+        """(files x commits) scores of files outside the index, with the index's statistics."""
+        weights = []
+        for pair in union:
+            cached = self._outside_weights.get(pair)
+            if cached is None:
+                cached = self._outside_weights[pair] = self._term_weights(docs[pair])
+            weights.append(cached)
+        vocabulary = np.unique(np.concatenate(queries)) if len(queries) else np.zeros(0, np.uint64)
+        sizes = np.array([len(docs[pair][0]) for pair in union], dtype=np.int64)
+        hashes = np.concatenate([docs[pair][0] for pair in union])
+        terms = np.concatenate(weights)
+        owner = np.repeat(np.arange(len(union)), sizes)
+        at = np.searchsorted(vocabulary, hashes)
+        at[at == len(vocabulary)] = 0
+        hit = vocabulary[at] == hashes if len(vocabulary) else np.zeros(len(hashes), dtype=bool)
+        indptr = np.zeros(len(union) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[hit], minlength=len(union)), out=indptr[1:])
+        matrix = scipy.sparse.csr_matrix((terms[hit], at[hit], indptr), shape=(len(union), len(vocabulary)))
+        indicator = np.zeros((len(vocabulary), len(queries)))
+        for position, query in enumerate(queries):
+            indicator[np.searchsorted(vocabulary, query), position] = 1.0
+        return matrix @ indicator
+
+    def _term_weights(self, doc: Tokens) -> np.ndarray:
+        """Each token's BM25 term in a document outside the index (``score_many_outside``'s formula)."""
+        bm25 = self.bm25
+        hashes, tf = doc
+        positions = np.searchsorted(bm25.vocabulary, hashes)
+        inside = positions < len(bm25.vocabulary)
+        known = np.zeros(len(hashes), dtype=bool)
+        known[inside] = bm25.vocabulary[positions[inside]] == hashes[inside]
+        df = np.zeros(len(hashes))
+        df[known] = bm25.df[positions[known]]
+        length = np.bincount(np.zeros(len(tf), dtype=np.int64), weights=tf, minlength=1)[0]
+        norm = bm25.k1 * (1 - bm25.b + bm25.b * length / bm25.avg_len)
+        return lucene_idf(df, bm25.n_docs) * tf / (tf + norm)
