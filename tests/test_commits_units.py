@@ -163,6 +163,24 @@ def test_top_many_equals_top_commit_by_commit():
     assert calls and max(calls) == 2  # fresh files asked for once per batch
 
 
+def test_apply_token_delta_equals_delta_tokens():
+    """The merge by binary search gives the plain np.unique result: tokens gone, new, counted up and down."""
+    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+
+    before = "import heapq\nclass HeapQueue:\n    def push(self, item):\n        heapq.heappush(self.items, item)\n"
+    section = (
+        "a/q.py b/q.py\n--- a/q.py\n+++ b/q.py\n@@ -1,4 +1,4 @@\n-import heapq\n+import bisect\n"
+        " class HeapQueue:\n-    def push(self, item):\n+    def pushItem(self, item, item2):\n"
+        "         heapq.heappush(self.items, item)\n"
+    )
+    for old in (token_counts("q.py\n" + before), token_counts(""), token_counts("q.py\nbisect heapq heapq push")):
+        plus, minus = token_hashes_of_many(list(changed_lines(section)))
+        expected = delta_tokens(old, section)
+        merged = apply_token_delta(old, plus, minus)
+        assert merged[0].tolist() == expected[0].tolist() and merged[1].tolist() == expected[1].tolist()
+    assert reference_token_hash("bisect") in merged[0].tolist()
+
+
 def test_token_hashes_of_many_equal_one_text_at_a_time():
     texts = ["parseHeader(x)", "", "HTTPServer\nline two", "é unicode_ident", "a", "trailingWord"] + stdlib_texts()
     for text, hashes in zip(texts, token_hashes_of_many(texts), strict=True):

@@ -176,19 +176,18 @@ class RepositoryContext:
                 result.append({entry.path: entry.sha for entry in entries if entry.mode in REGULAR_FILE_MODES})
         return result
 
-    def learn_tokens(self, doc: Document, snapshot: dict[str, str]) -> None:
+    def learn_tokens(self, doc: Document, snapshot: dict[str, str], prepared: list | None = None) -> None:
         """Token counts of the blobs a commit writes, from its parent's version and its patch (``delta_tokens``),
-        so the files it changed need not be read and tokenized again when they become fresh."""
-        for (status, old_path, path, _, new_mode, new_blob), section in zip(
-            doc.metadata["changes"], _file_sections(doc.text, len(doc.metadata["changes"])), strict=False
-        ):
-            if status != "M" or old_path != path or new_mode not in REGULAR_FILE_MODES or section is None:
-                continue
-            if f" b/{path}\n" not in section[: section.find("\n") + 1]:  # quoted or unexpected header: read it later
-                continue
+        so the files it changed need not be read and tokenized again when they become fresh. ``prepared``: the
+        commit's ``learnable_sections`` with their added and removed lines already tokenized (a batch's in one
+        pass); without it each section is tokenized here."""
+        if prepared is None:
+            prepared = learnable_sections(doc)
+        for path, new_blob, change in prepared:
             old = self.tokens.get((path, snapshot.get(path, "")))
             if old is not None and (path, new_blob) not in self.tokens:
-                self._remember_tokens((path, new_blob), delta_tokens(old, section))
+                new = delta_tokens(old, change) if isinstance(change, str) else apply_token_delta(old, *change)
+                self._remember_tokens((path, new_blob), new)
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
         """Read in one batch what the batch's commits will need: READMEs and the files changed since the index was
@@ -247,6 +246,13 @@ class RepositoryContext:
         outcomes: list = [None] * len(docs)
         readable = [i for i, snapshot in enumerate(snapshots) if not isinstance(snapshot, Exception)]
         queries = dict(zip(readable, token_hashes_of_many([_query_text(docs[i]) for i in readable]), strict=True))
+        prepared = {i: learnable_sections(docs[i]) for i in readable if not docs[i].metadata.get("patch_truncated")}
+        lines = [
+            text for sections in prepared.values() for _, _, section in sections for text in changed_lines(section)
+        ]
+        line_tokens = iter(token_hashes_of_many(lines))
+        for sections in prepared.values():
+            sections[:] = [(path, blob, (next(line_tokens), next(line_tokens))) for path, blob, _ in sections]
         groups: list[tuple[SnapshotIndex, list[int]]] = []
         for i in readable:
             try:
@@ -255,8 +261,8 @@ class RepositoryContext:
                     groups[-1][1].append(i)
                 else:
                     groups.append((index, [i]))
-                if not docs[i].metadata.get("patch_truncated"):
-                    self.learn_tokens(docs[i], snapshots[i])  # before the next commit, for which they are fresh
+                if i in prepared:
+                    self.learn_tokens(docs[i], snapshots[i], prepared[i])  # before the next commit (fresh files)
             except Exception as error:
                 outcomes[i] = error
         k = self.config.related_files
@@ -336,9 +342,23 @@ def _file_sections(patch: str, count: int) -> list[str | None]:
     return sections if len(sections) == count else [None] * count
 
 
-def delta_tokens(old: Tokens, section: str) -> Tokens:
-    """The token counts of a file after a patch section, from its counts before: tokens never span lines, so the new
-    bag is the old one minus the removed lines' tokens plus the added lines' tokens."""
+def learnable_sections(doc: Document) -> list[tuple[str, str, str]]:
+    """(path, new blob, patch section) of the files a commit modifies in place whose new tokens can be learnt from
+    the patch (regular files, headers as expected)."""
+    learnable = []
+    for (status, old_path, path, _, new_mode, new_blob), section in zip(
+        doc.metadata["changes"], _file_sections(doc.text, len(doc.metadata["changes"])), strict=False
+    ):
+        if status != "M" or old_path != path or new_mode not in REGULAR_FILE_MODES or section is None:
+            continue
+        if f" b/{path}\n" not in section[: section.find("\n") + 1]:  # quoted or unexpected header: read it later
+            continue
+        learnable.append((path, new_blob, section))
+    return learnable
+
+
+def changed_lines(section: str) -> tuple[str, str]:
+    """The added lines and the removed lines of a patch section (each joined by newlines, markers dropped)."""
     added, removed = [], []
     in_hunk = False
     for line in section.split("\n"):
@@ -348,13 +368,41 @@ def delta_tokens(old: Tokens, section: str) -> Tokens:
             added.append(line[1:])
         elif in_hunk and line.startswith("-"):
             removed.append(line[1:])
-    plus, minus = split_token_hashes("\n".join(added), "\n".join(removed))
+    return "\n".join(added), "\n".join(removed)
+
+
+def delta_tokens(old: Tokens, section: str) -> Tokens:
+    """The token counts of a file after a patch section, from its counts before: tokens never span lines, so the new
+    bag is the old one minus the removed lines' tokens plus the added lines' tokens. The plain version (one
+    ``np.unique`` over everything) that ``apply_token_delta`` is tested against."""
+    plus, minus = split_token_hashes(*changed_lines(section))
     hashes = np.concatenate([old[0], plus, minus])
     weights = np.concatenate([old[1], np.ones(len(plus)), -np.ones(len(minus))])
     unique, inverse = np.unique(hashes, return_inverse=True)
     counts = np.bincount(inverse, weights=weights, minlength=len(unique))
     keep = counts > 0.5
     return unique[keep], counts[keep]
+
+
+def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Tokens:
+    """``delta_tokens`` given the added and removed lines' token hashes: the few changed tokens are merged into the
+    sorted old counts by binary search instead of re-sorting the whole file's tokens."""
+    old_hashes, old_counts = old
+    changed, inverse = np.unique(np.concatenate([plus, minus]), return_inverse=True)
+    delta = np.bincount(
+        inverse, weights=np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]), minlength=len(changed)
+    )
+    at = np.searchsorted(old_hashes, changed)
+    known = np.zeros(len(changed), dtype=bool)
+    inside = at < len(old_hashes)
+    known[inside] = old_hashes[at[inside]] == changed[inside]
+    counts = old_counts.copy()
+    counts[at[known]] += delta[known]
+    new = ~known & (delta > 0.5)
+    hashes = np.insert(old_hashes, at[new], changed[new])
+    counts = np.insert(counts, at[new], delta[new])
+    keep = counts > 0.5
+    return hashes[keep], counts[keep]
 
 
 def _query_text(doc: Document) -> str:
