@@ -217,12 +217,12 @@ class RepositoryContext:
         index = self.index
         limit = max(config.rebuild_min_files, config.rebuild_fraction * len(index.files)) if index else 0
         if index is None or index.drift(snapshot) > limit:
-            self.texts([blob for path, blob in snapshot.items() if (path, blob) not in self.tokens])  # one batch
-            tokens = {}
-            for path, blob in snapshot.items():
-                file_tokens = self.tokens_for(path, blob)
-                if file_tokens is not None:
-                    tokens[path] = file_tokens
+            pairs = list(snapshot.items())
+            tokens = {
+                path: found
+                for (path, _), found in zip(pairs, self.tokens_many(pairs), strict=True)
+                if found is not None
+            }
             index = self.index = SnapshotIndex(snapshot, tokens, config.k1, config.b)
             self.index_builds += 1
         return index

@@ -359,12 +359,15 @@ class SnapshotIndex:
         product = (indicator @ self.matrix).tocsr()
         product.sort_indices()
         results = []
+        blocked = np.zeros(len(self.paths), dtype=bool)
         for position, masked in enumerate(masked_of):
             start, end = product.indptr[position], product.indptr[position + 1]
             candidates = product.indices[start:end]
             values = product.data[start:end].astype(np.float64)
             if len(masked):
-                keep = ~np.isin(candidates, masked)
+                blocked[masked] = True
+                keep = ~blocked[candidates]
+                blocked[masked] = False
                 candidates, values = candidates[keep], values[keep]
             keep = values > 0
             candidates, values = candidates[keep], values[keep]
