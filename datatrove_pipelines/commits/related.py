@@ -163,7 +163,7 @@ class CountsBM25(bm25s.BM25):
         vocabulary = sorted_hashes[new_token]
         sorted_token_ids = np.cumsum(new_token) - 1
         doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
-        lengths = np.array([counts.sum() for _, counts in docs])
+        lengths = np.bincount(doc_ids, weights=all_tf, minlength=len(docs))  # whole counts: exact in any order
         self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
         self.df = np.bincount(sorted_token_ids, minlength=len(vocabulary))
         self.idf = lucene_idf(self.df, self.n_docs)
@@ -259,10 +259,21 @@ class SnapshotIndex:
             (scores["data"], scores["indices"], scores["indptr"]), shape=(len(self.bm25.vocabulary), len(self.paths))
         )
         self._outside_weights: dict[tuple[str, str], np.ndarray] = {}  # (path, blob) -> per-token BM25 term
+        self._differences: dict[int, tuple[dict, set]] = {}  # id(snapshot) -> (snapshot, pairs that differ)
 
     def drift(self, snapshot: dict[str, str]) -> int:
         """How many (path, blob) pairs differ between the indexed snapshot and ``snapshot``."""
-        return len(snapshot.items() ^ self.files.items())
+        return len(self.difference(snapshot))
+
+    def difference(self, snapshot: dict[str, str]) -> set[tuple[str, str]]:
+        """The (path, blob) pairs in one of the indexed snapshot and ``snapshot`` only, remembered for the snapshots
+        of the current batch (``drift`` then ``top_many`` ask for the same ones)."""
+        memo = self._differences.get(id(snapshot))
+        if memo is None or memo[0] is not snapshot:
+            if len(self._differences) > 256:
+                self._differences.clear()
+            memo = self._differences[id(snapshot)] = (snapshot, snapshot.items() ^ self.files.items())
+        return memo[1]
 
     def top(
         self,
@@ -310,14 +321,16 @@ class SnapshotIndex:
         built through one product with their per-token terms (cached per file and index), summed in hash order
         in float64, as ``score_many_outside`` does."""
         results: list[list[tuple[str, float]]] = [[] for _ in queries]
-        indexed = self.files.items()
+        files, position = self.files, self.position
         fresh_of: list[list[tuple[str, str]]] = []
         masked_of: list[list[int]] = []
         for snapshot, skip in zip(snapshots, excluded, strict=True):
-            current = snapshot.items()
-            fresh_of.append([(path, blob) for path, blob in current - indexed if path not in skip])
-            masked = [self.position[path] for path in skip if path in self.position]
-            masked += [self.position[path] for path, _ in indexed - current if path in self.position]
+            differ = self.difference(snapshot)
+            self._differences.pop(id(snapshot), None)
+            # a differing pair the index holds is stale, any other is fresh
+            fresh_of.append([pair for pair in differ if files.get(pair[0]) != pair[1] and pair[0] not in skip])
+            masked = [position[path] for path in skip if path in position]
+            masked += [position[path] for path, blob in differ if files.get(path) == blob and path in position]
             masked_of.append(masked)
         if self.paths and queries:
             results = self._indexed_top(queries, masked_of, k)
@@ -329,12 +342,14 @@ class SnapshotIndex:
             row_of = {pair: row for row, pair in enumerate(union)}
             scores = self._outside_scores(queries, union, docs)
             for position, pairs in enumerate(fresh_of):
-                rows = [row_of[pair] for pair in pairs if pair in row_of]
+                rows = np.array([row_of[pair] for pair in pairs if pair in row_of], dtype=np.int64)
                 column = scores[rows, position]
+                rows, column = rows[column > 0], column[column > 0]
+                if len(rows) > k:  # only those that can reach the top k: within 1e-4 of the k-th best
+                    threshold = np.partition(column, len(column) - k)[len(column) - k] - 1e-4
+                    rows, column = rows[column >= threshold], column[column >= threshold]
                 results[position] += [
-                    (union[row][0], float(score))
-                    for row, score in zip(rows, column.tolist(), strict=True)
-                    if score > 0
+                    (union[row][0], score) for row, score in zip(rows.tolist(), column.tolist(), strict=True)
                 ]
         for found in results:
             found.sort(key=lambda item: (-round(item[1], 4), item[0]))
@@ -381,12 +396,10 @@ class SnapshotIndex:
         self, queries: list[np.ndarray], union: list[tuple[str, str]], docs: dict[tuple[str, str], Tokens]
     ) -> np.ndarray:
         """(files x commits) scores of files outside the index, with the index's statistics."""
-        weights = []
-        for pair in union:
-            cached = self._outside_weights.get(pair)
-            if cached is None:
-                cached = self._outside_weights[pair] = self._term_weights(docs[pair])
-            weights.append(cached)
+        new = [pair for pair in union if pair not in self._outside_weights]
+        if new:
+            self._outside_weights.update(zip(new, self._term_weights([docs[pair] for pair in new]), strict=True))
+        weights = [self._outside_weights[pair] for pair in union]
         vocabulary = np.unique(np.concatenate(queries)) if len(queries) else np.zeros(0, np.uint64)
         sizes = np.array([len(docs[pair][0]) for pair in union], dtype=np.int64)
         hashes = np.concatenate([docs[pair][0] for pair in union])
@@ -403,16 +416,20 @@ class SnapshotIndex:
             indicator[np.searchsorted(vocabulary, query), position] = 1.0
         return matrix @ indicator
 
-    def _term_weights(self, doc: Tokens) -> np.ndarray:
-        """Each token's BM25 term in a document outside the index (``score_many_outside``'s formula)."""
+    def _term_weights(self, docs: list[Tokens]) -> list[np.ndarray]:
+        """Each token's BM25 term in documents outside the index (``score_many_outside``'s formula, element by
+        element), for all their tokens at once."""
         bm25 = self.bm25
-        hashes, tf = doc
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        hashes = np.concatenate([hashes for hashes, _ in docs])
+        tf = np.concatenate([counts for _, counts in docs])
+        owner = np.repeat(np.arange(len(docs)), sizes)
+        lengths = np.bincount(owner, weights=tf, minlength=len(docs))
         positions = np.searchsorted(bm25.vocabulary, hashes)
         inside = positions < len(bm25.vocabulary)
         known = np.zeros(len(hashes), dtype=bool)
         known[inside] = bm25.vocabulary[positions[inside]] == hashes[inside]
         df = np.zeros(len(hashes))
         df[known] = bm25.df[positions[known]]
-        length = np.bincount(np.zeros(len(tf), dtype=np.int64), weights=tf, minlength=1)[0]
-        norm = bm25.k1 * (1 - bm25.b + bm25.b * length / bm25.avg_len)
-        return lucene_idf(df, bm25.n_docs) * tf / (tf + norm)
+        norm = bm25.k1 * (1 - bm25.b + bm25.b * lengths[owner] / bm25.avg_len)
+        return np.split(lucene_idf(df, bm25.n_docs) * tf / (tf + norm), np.cumsum(sizes)[:-1])
