@@ -67,8 +67,15 @@ def truncate_lines(text: str, max_chars: int) -> tuple[str, bool]:
     marker_room = 48
     cut = text.rfind("\n", 0, max(max_chars - marker_room, 0))
     kept = text[: cut + 1] if cut >= 0 else ""
-    left_out = text.count("\n", len(kept)) + (0 if text.endswith("\n") else 1)
+    left_out = _newlines(text) - kept.count("\n") + (0 if text.endswith("\n") else 1)
     return f"{kept}… [{left_out} more lines]\n", True
+
+
+@lru_cache(maxsize=64)
+def _newlines(text: str) -> int:
+    """Newlines of a whole file: related files recur from commit to commit (the same cached string objects,
+    whose hash Python keeps), so their lines are counted once."""
+    return text.count("\n")
 
 
 def _section(tag: str, body: str, attributes: str = "") -> str:
