@@ -22,6 +22,7 @@ from datatrove_pipelines.commits.related import (
     code_token_hashes,
     code_tokens,
     reference_bm25_scores,
+    reference_token_hash,
     token_counts,
     token_hashes_of_many,
 )
@@ -33,7 +34,6 @@ from datatrove_pipelines.commits.serialize import (
     serialize,
     target_diff,
 )
-from datatrove_pipelines.dedup import reference_token_hash
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MODULES = ["textwrap.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py", "shlex.py", "json/decoder.py"]

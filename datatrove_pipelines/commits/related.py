@@ -26,6 +26,8 @@ import bm25s
 import numpy as np
 import scipy.sparse
 
+# The token hash (shared with dedup) is imported here only: the rest of the commits package and its tests use it from
+# this module, so moving it to another module is a one-line change.
 from datatrove_pipelines.dedup import _hash_tokens, reference_token_hash
 
 STOPWORDS = (
