@@ -3,7 +3,10 @@
 One ``RepositoryContext`` per repository holds a ``git cat-file --batch`` process, the memoised trees, the token
 counts of every blob it has read (by blob id) and the current ``SnapshotIndex``; commits of a repository arrive
 together and in history order, so consecutive parent snapshots share almost everything and the index is rebuilt
-only when more than ``rebuild_fraction`` of the files changed since it was built.
+only when more than ``rebuild_fraction`` of the files changed since it was built. A batch of commits is ranked
+together (``RepositoryContext.rank_batch``: queries and patch lines tokenized in one pass each, the index chosen commit by
+commit, commits sharing an index scored in one pass); ``rank`` + ``learn_tokens`` one commit at a time is the plain path
+it is tested against.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ bm25s's own. The tests compare its scores with ``bm25s.BM25.index`` on the same 
 
 ``SnapshotIndex`` is built once per snapshot and reused for the next snapshots while they stay close: files changed
 since it was built are masked out of the bm25s scores and scored with the same formula and statistics from their own
-tokens; when too many changed, the index is rebuilt.
+tokens; when too many changed, the index is rebuilt. ``SnapshotIndex.top`` is the plain one-commit path;
+``SnapshotIndex.top_many`` scores the commits of a batch that share the index together, with the same numbers (tested):
+the indexed files through one sparse product of the queries' token indicators with the index matrix (float32, summed
+token by token in id order like bm25s), the fresh files through one product of their per-token terms (cached per file
+and index) with the queries' indicators (float64, summed in hash order like ``score_many_outside``).
 """
 
 from __future__ import annotations
