@@ -1,0 +1,3 @@
+from datatrove_pipelines.commits.pipeline import main
+
+main()

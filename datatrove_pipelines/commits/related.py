@@ -1,0 +1,441 @@
+"""The files related to a change: BM25 with ``bm25s`` over the parent snapshot, queried with the message and paths.
+
+Tokens are code-aware sub-words: runs of ASCII letters and digits, split at camelCase boundaries (``parseHeader``,
+``HTTPServer`` -> parse header, http server) and at underscores and punctuation, lower-cased, stop words and one-letter
+tokens dropped (``code_tokens`` is the plain-Python specification, ``code_token_hashes`` the numpy one: the same
+tokens, as the 64-bit hashes of ``datatrove_pipelines.dedup``). A file's path adds its own tokens. Tokens of a file
+are computed once per (path, blob id) and reused by every snapshot that holds it.
+
+``CountsBM25`` is a ``bm25s.BM25`` whose index is built from per-file token counts with a few numpy calls (bm25s
+builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here); retrieval is
+bm25s's own. The tests compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
+(``reference_bm25_scores``).
+
+``SnapshotIndex`` is built once per snapshot and reused for the next snapshots while they stay close: files changed
+since it was built are masked out of the bm25s scores and scored with the same formula and statistics from their own
+tokens; when too many changed, the index is rebuilt. ``SnapshotIndex.top`` is the plain one-commit path;
+``SnapshotIndex.top_many`` scores the commits of a batch that share the index together, with the same numbers (tested):
+the indexed files through one sparse product of the queries' token indicators with the index matrix (float32, summed
+token by token in id order like bm25s), the fresh files through one product of their per-token terms (cached per file
+and index) with the queries' indicators (float64, summed in hash order like ``score_many_outside``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+
+import bm25s
+import numpy as np
+import scipy.sparse
+
+# The token hash (shared with dedup) is imported here only: the rest of the commits package and its tests use it from
+# this module, so moving it to another module is a one-line change.
+from datatrove_pipelines.dedup import _hash_tokens, reference_token_hash
+
+STOPWORDS = (
+    "a an and are as at be but by for from has have if in into is it its of on or so that the their then there "
+    "these this to was were will with"
+).split()
+_TABLES = np.zeros((3, 256), dtype=bool)  # word byte, upper-case letter, lower-case letter or digit
+for _byte in b"abcdefghijklmnopqrstuvwxyz0123456789":
+    _TABLES[0, _byte] = _TABLES[2, _byte] = True
+for _byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _TABLES[0, _byte] = _TABLES[1, _byte] = True
+_LOWER = np.zeros(256, dtype=bool)
+_LOWER[list(b"abcdefghijklmnopqrstuvwxyz")] = True
+_STOP_HASHES = np.sort(np.array([reference_token_hash(word) for word in STOPWORDS], dtype=np.uint64))
+
+
+def code_tokens(text: str) -> list[str]:
+    """The specification, one character at a time: the lower-cased sub-words of ``text`` (stop words and one-letter
+    tokens left out)."""
+    tokens, current = [], ""
+    for position, char in enumerate(text):
+        is_word = char.isascii() and char.isalnum()
+        if not is_word:
+            tokens.append(current)
+            current = ""
+            continue
+        previous = text[position - 1] if position else ""
+        following = text[position + 1] if position + 1 < len(text) else ""
+        if (
+            current
+            and char.isupper()
+            and (
+                previous.islower()
+                or previous.isdigit()
+                or (previous.isupper() and following.isascii() and following.islower())
+            )
+        ):
+            tokens.append(current)
+            current = ""
+        current += char
+    tokens.append(current)
+    return [token.lower() for token in tokens if len(token) > 1 and token.lower() not in STOPWORDS]
+
+
+def code_token_hashes(text: str) -> np.ndarray:
+    """``reference_token_hash`` of each of ``code_tokens(text)``, in order, computed with numpy."""
+    return _token_hashes_and_starts(text.encode("utf-8", "surrogatepass"))[0]
+
+
+def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if not len(data):
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    word, upper, lower_or_digit = _TABLES[0][data], _TABLES[1][data], _TABLES[2][data]
+    lower = _LOWER[data]
+    start = word.copy()
+    start[1:] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
+    start[1:-1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
+    starts = np.flatnonzero(start)
+    run_ends = np.flatnonzero(word & ~np.append(word[1:], False)) + 1  # end of each run of word bytes
+    next_start = np.append(starts[1:], len(data))
+    ends = np.minimum(next_start, run_ends[np.searchsorted(run_ends, starts, side="right")])
+    keep = ends - starts > 1
+    starts, ends = starts[keep], ends[keep]
+    hashes = _hash_tokens(raw.lower(), starts, ends)
+    at = np.searchsorted(_STOP_HASHES, hashes)
+    at[at == len(_STOP_HASHES)] = 0
+    content = _STOP_HASHES[at] != hashes
+    return hashes[content], starts[content]
+
+
+def split_token_hashes(first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """``code_token_hashes`` of two texts with one tokenization (no token crosses the newline between them)."""
+    head = first.encode("utf-8", "surrogatepass")
+    hashes, starts = _token_hashes_and_starts(head + b"\n" + second.encode("utf-8", "surrogatepass"))
+    cut = np.searchsorted(starts, len(head))
+    return hashes[:cut], hashes[cut:]
+
+
+def token_hashes_of_many(texts: list[str]) -> list[np.ndarray]:
+    """``code_token_hashes`` of each text with one tokenization of them all (joined by newlines, which no token
+    crosses): numpy's per-call costs are paid once for a batch of short texts."""
+    raws = [text.encode("utf-8", "surrogatepass") for text in texts]
+    if not raws:
+        return []
+    hashes, starts = _token_hashes_and_starts(b"\n".join(raws))
+    text_starts = np.cumsum(np.array([len(raw) + 1 for raw in raws], dtype=np.int64))[:-1]
+    return np.split(hashes, np.searchsorted(starts, text_starts))
+
+
+def token_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct token hashes, their counts) of ``text``."""
+    hashes, counts = np.unique(code_token_hashes(text), return_counts=True)
+    return hashes, counts.astype(np.float64)
+
+
+def lucene_idf(df, n_docs: int):
+    return np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def reference_bm25_scores(query: list, docs: list[Counter], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """Plain BM25 (the lucene variant bm25s computes) of every document of a corpus: the tests' reference."""
+    n_docs = len(docs)
+    lengths = [sum(doc.values()) for doc in docs]
+    avg_len = sum(lengths) / n_docs
+    df = Counter(token for doc in docs for token in doc)
+    scores = []
+    for doc, length in zip(docs, lengths, strict=True):
+        score = 0.0
+        for token in set(query):
+            if doc[token]:
+                idf = math.log(1 + (n_docs - df[token] + 0.5) / (df[token] + 0.5))
+                score += idf * doc[token] / (doc[token] + k1 * (1 - b + b * length / avg_len))
+        scores.append(score)
+    return scores
+
+
+class CountsBM25(bm25s.BM25):
+    """bm25s (lucene variant) indexed from token counts; retrieval is bm25s's (``get_scores_from_ids``)."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        super().__init__(k1=k1, b=b, method="lucene", backend="numpy", csc_backend="numpy")
+
+    def index_counts(self, docs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Index documents given as (distinct token hashes, counts); returns the vocabulary (sorted hashes), whose
+        positions are the token ids of ``get_scores_from_ids``."""
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        all_hashes = np.concatenate([hashes for hashes, _ in docs]) if docs else np.zeros(0, np.uint64)
+        all_tf = np.concatenate([counts for _, counts in docs]) if docs else np.zeros(0)
+        # one stable sort by token: the postings of a token come out in document order (what bm25s's CSC holds)
+        order = np.argsort(all_hashes, kind="stable")
+        sorted_hashes = all_hashes[order]
+        new_token = np.ones(len(sorted_hashes), dtype=bool)
+        new_token[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
+        vocabulary = sorted_hashes[new_token]
+        sorted_token_ids = np.cumsum(new_token) - 1
+        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+        lengths = np.bincount(doc_ids, weights=all_tf, minlength=len(docs))  # whole counts: exact in any order
+        self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
+        self.df = np.bincount(sorted_token_ids, minlength=len(vocabulary))
+        self.idf = lucene_idf(self.df, self.n_docs)
+        sorted_docs = doc_ids[order]
+        sorted_tf = all_tf[order]
+        tfc = sorted_tf / (self.k1 * (1 - self.b + self.b * lengths[sorted_docs] / self.avg_len) + sorted_tf)
+        indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(self.df, out=indptr[1:])
+        self.scores = {
+            "data": (self.idf[sorted_token_ids] * tfc).astype(self.dtype),
+            "indices": sorted_docs.astype(self.int_dtype),
+            "indptr": indptr,
+            "num_docs": self.n_docs,
+        }
+        self.nonoccurrence_array = None
+        self.vocabulary = vocabulary
+        self.vocab_dict = _LazyVocabulary(vocabulary)
+        self.unique_token_ids_set = range(len(vocabulary))
+        return vocabulary
+
+    def query_ids(self, query_hashes: np.ndarray) -> np.ndarray:
+        """The token ids of the query's hashes that the index knows."""
+        positions = np.searchsorted(self.vocabulary, query_hashes)
+        inside = positions < len(self.vocabulary)
+        found = np.zeros(len(query_hashes), dtype=bool)
+        found[inside] = self.vocabulary[positions[inside]] == query_hashes[inside]
+        return np.unique(positions[found])
+
+    def score_outside(self, query_hashes: np.ndarray, doc: tuple[np.ndarray, np.ndarray]) -> float:
+        """The score a document that is not in the index gets, with the index's statistics."""
+        return float(self.score_many_outside(query_hashes, [doc])[0])
+
+    def score_many_outside(self, query_hashes: np.ndarray, docs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``score_outside`` of several documents with one set of numpy calls."""
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        hashes = np.concatenate([doc[0] for doc in docs])
+        counts = np.concatenate([doc[1] for doc in docs])
+        owner = np.repeat(np.arange(len(docs)), sizes)
+        lengths = np.bincount(owner, weights=counts, minlength=len(docs))
+        query = np.unique(query_hashes)  # sorted: membership by binary search
+        at = np.searchsorted(query, hashes)
+        at[at == len(query)] = 0
+        hit = query[at] == hashes if len(query) else np.zeros(len(hashes), dtype=bool)
+        hashes, tf, owner = hashes[hit], counts[hit], owner[hit]
+        positions = np.searchsorted(self.vocabulary, hashes)
+        inside = positions < len(self.vocabulary)
+        known = np.zeros(len(hashes), dtype=bool)
+        known[inside] = self.vocabulary[positions[inside]] == hashes[inside]
+        df = np.zeros(len(hashes))
+        df[known] = self.df[positions[known]]
+        norm = self.k1 * (1 - self.b + self.b * lengths[owner] / self.avg_len)
+        terms = lucene_idf(df, self.n_docs) * tf / (tf + norm)
+        return np.bincount(owner, weights=terms, minlength=len(docs))
+
+
+class _LazyVocabulary(dict):
+    """bm25s's ``vocab_dict`` (hash -> id), filled only if bm25s's string-query path asks for it."""
+
+    def __init__(self, vocabulary: np.ndarray):
+        super().__init__()
+        self._vocabulary = vocabulary
+
+    def _fill(self) -> None:
+        if not super().__len__() and len(self._vocabulary):
+            self.update(zip(self._vocabulary.tolist(), range(len(self._vocabulary)), strict=True))
+
+    def __contains__(self, key) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self._fill()
+        return super().__getitem__(key)
+
+    def __len__(self) -> int:
+        return len(self._vocabulary)
+
+
+Tokens = tuple[np.ndarray, np.ndarray]
+
+
+class SnapshotIndex:
+    """A ``CountsBM25`` over one snapshot's files (``path -> blob``), reused for nearby snapshots."""
+
+    def __init__(self, files: dict[str, str], tokens: dict[str, Tokens], k1: float = 1.5, b: float = 0.75):
+        self.files = dict(files)  # the whole snapshot (files without tokens are simply not indexed)
+        self.paths = [path for path in files if path in tokens and len(tokens[path][0])]
+        self.position = {path: index for index, path in enumerate(self.paths)}
+        self.bm25 = CountsBM25(k1, b)
+        self.bm25.index_counts([tokens[path] for path in self.paths])
+        scores = self.bm25.scores  # bm25s's CSC (token -> documents) is a CSR matrix with one row per token
+        self.matrix = scipy.sparse.csr_matrix(
+            (scores["data"], scores["indices"], scores["indptr"]), shape=(len(self.bm25.vocabulary), len(self.paths))
+        )
+        self._outside_weights: dict[tuple[str, str], np.ndarray] = {}  # (path, blob) -> per-token BM25 term
+        self._differences: dict[int, tuple[dict, set]] = {}  # id(snapshot) -> (snapshot, pairs that differ)
+
+    def drift(self, snapshot: dict[str, str]) -> int:
+        """How many (path, blob) pairs differ between the indexed snapshot and ``snapshot``."""
+        return len(self.difference(snapshot))
+
+    def difference(self, snapshot: dict[str, str]) -> set[tuple[str, str]]:
+        """The (path, blob) pairs in one of the indexed snapshot and ``snapshot`` only, remembered for the snapshots
+        of the current batch (``drift`` then ``top_many`` ask for the same ones)."""
+        memo = self._differences.get(id(snapshot))
+        if memo is None or memo[0] is not snapshot:
+            if len(self._differences) > 256:
+                self._differences.clear()
+            memo = self._differences[id(snapshot)] = (snapshot, snapshot.items() ^ self.files.items())
+        return memo[1]
+
+    def top(
+        self,
+        query_hashes: np.ndarray,
+        snapshot: dict[str, str],
+        tokens_for: Callable[[str, str], Tokens | None],
+        excluded: set[str],
+        k: int,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best files of ``snapshot`` (positive scores; ties by path), ``excluded`` left out. Files whose blob
+        differs from the indexed one (``tokens_for(path, blob)``) are scored with ``score_outside``."""
+        stale = self.files.items() - snapshot.items()
+        fresh = snapshot.items() - self.files.items()
+        results: list[tuple[str, float]] = []
+        if self.paths and len(query_hashes):
+            ids = self.bm25.query_ids(query_hashes)
+            if len(ids):
+                scores = np.asarray(self.bm25.get_scores_from_ids(ids.tolist()), dtype=np.float64)
+                masked = [self.position[path] for path in excluded if path in self.position]
+                masked += [self.position[path] for path, _ in stale if path in self.position]
+                scores[masked] = 0.0
+                candidates = np.flatnonzero(scores > 0)
+                if len(candidates) > 4 * k:
+                    candidates = candidates[np.argpartition(-scores[candidates], 4 * k - 1)[: 4 * k]]
+                results = [(self.paths[i], float(scores[i])) for i in candidates.tolist()]
+        fresh_docs = [(path, tokens_for(path, blob)) for path, blob in fresh if path not in excluded]
+        fresh_docs = [(path, doc) for path, doc in fresh_docs if doc is not None and len(doc[0])]
+        if fresh_docs and len(query_hashes):
+            scores = self.bm25.score_many_outside(query_hashes, [doc for _, doc in fresh_docs])
+            results += [(path, float(score)) for (path, _), score in zip(fresh_docs, scores, strict=True) if score > 0]
+        results.sort(key=lambda item: (-round(item[1], 4), item[0]))
+        return results[:k]
+
+    def top_many(
+        self,
+        queries: list[np.ndarray],
+        snapshots: list[dict[str, str]],
+        tokens_for_many: Callable[[list[tuple[str, str]]], list[Tokens | None]],
+        excluded: list[set[str]],
+        k: int,
+    ) -> list[list[tuple[str, float]]]:
+        """``top`` of several commits (sorted distinct query hashes, snapshots, exclusions) against this index, with
+        the same scores: the indexed files through one sparse product of the queries' token indicators with the
+        index (float32, summed token by token in id order, as bm25s does), the files changed since the index was
+        built through one product with their per-token terms (cached per file and index), summed in hash order
+        in float64, as ``score_many_outside`` does."""
+        results: list[list[tuple[str, float]]] = [[] for _ in queries]
+        files, position = self.files, self.position
+        fresh_of: list[list[tuple[str, str]]] = []
+        masked_of: list[list[int]] = []
+        for snapshot, skip in zip(snapshots, excluded, strict=True):
+            differ = self.difference(snapshot)
+            self._differences.pop(id(snapshot), None)
+            # a differing pair the index holds is stale, any other is fresh
+            fresh_of.append([pair for pair in differ if files.get(pair[0]) != pair[1] and pair[0] not in skip])
+            masked = [position[path] for path in skip if path in position]
+            masked += [position[path] for path, blob in differ if files.get(path) == blob and path in position]
+            masked_of.append(masked)
+        if self.paths and queries:
+            results = self._indexed_top(queries, masked_of, k)
+        union = list(dict.fromkeys(pair for pairs in fresh_of for pair in pairs))
+        if union:
+            docs = dict(zip(union, tokens_for_many(union), strict=True))
+            union = [pair for pair in union if docs[pair] is not None and len(docs[pair][0])]
+        if union:
+            row_of = {pair: row for row, pair in enumerate(union)}
+            scores = self._outside_scores(queries, union, docs)
+            for position, pairs in enumerate(fresh_of):
+                rows = np.array([row_of[pair] for pair in pairs if pair in row_of], dtype=np.int64)
+                column = scores[rows, position]
+                rows, column = rows[column > 0], column[column > 0]
+                if len(rows) > k:  # only those that can reach the top k: within 1e-4 of the k-th best
+                    threshold = np.partition(column, len(column) - k)[len(column) - k] - 1e-4
+                    rows, column = rows[column >= threshold], column[column >= threshold]
+                results[position] += [
+                    (union[row][0], score) for row, score in zip(rows.tolist(), column.tolist(), strict=True)
+                ]
+        for found in results:
+            found.sort(key=lambda item: (-round(item[1], 4), item[0]))
+        return [found[:k] for found in results]
+
+    def _indexed_top(self, queries: list[np.ndarray], masked_of: list[list[int]], k: int) -> list:
+        """The indexed candidates of each commit as ``top`` picks them (``masked_of``: index positions left out)."""
+        vocabulary = self.bm25.vocabulary
+        sizes = np.array([len(query) for query in queries], dtype=np.int64)
+        hashes = np.concatenate(queries) if len(queries) else np.zeros(0, np.uint64)
+        owner = np.repeat(np.arange(len(queries)), sizes)
+        positions = np.searchsorted(vocabulary, hashes)
+        inside = positions < len(vocabulary)
+        found = np.zeros(len(hashes), dtype=bool)
+        found[inside] = vocabulary[positions[inside]] == hashes[inside]
+        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[found], minlength=len(queries)), out=indptr[1:])
+        indicator = scipy.sparse.csr_matrix(
+            (np.ones(int(found.sum()), dtype=self.matrix.dtype), positions[found], indptr),
+            shape=(len(queries), len(vocabulary)),
+        )
+        product = (indicator @ self.matrix).tocsr()
+        product.sort_indices()
+        results = []
+        blocked = np.zeros(len(self.paths), dtype=bool)
+        for position, masked in enumerate(masked_of):
+            start, end = product.indptr[position], product.indptr[position + 1]
+            candidates = product.indices[start:end]
+            values = product.data[start:end].astype(np.float64)
+            if len(masked):
+                blocked[masked] = True
+                keep = ~blocked[candidates]
+                blocked[masked] = False
+                candidates, values = candidates[keep], values[keep]
+            keep = values > 0
+            candidates, values = candidates[keep], values[keep]
+            if len(candidates) > 4 * k:
+                best = np.argpartition(-values, 4 * k - 1)[: 4 * k]
+                candidates, values = candidates[best], values[best]
+            results.append(list(zip([self.paths[i] for i in candidates.tolist()], values.tolist(), strict=True)))
+        return results
+
+    def _outside_scores(
+        self, queries: list[np.ndarray], union: list[tuple[str, str]], docs: dict[tuple[str, str], Tokens]
+    ) -> np.ndarray:
+        """(files x commits) scores of files outside the index, with the index's statistics."""
+        new = [pair for pair in union if pair not in self._outside_weights]
+        if new:
+            self._outside_weights.update(zip(new, self._term_weights([docs[pair] for pair in new]), strict=True))
+        weights = [self._outside_weights[pair] for pair in union]
+        vocabulary = np.unique(np.concatenate(queries)) if len(queries) else np.zeros(0, np.uint64)
+        sizes = np.array([len(docs[pair][0]) for pair in union], dtype=np.int64)
+        hashes = np.concatenate([docs[pair][0] for pair in union])
+        terms = np.concatenate(weights)
+        owner = np.repeat(np.arange(len(union)), sizes)
+        at = np.searchsorted(vocabulary, hashes)
+        at[at == len(vocabulary)] = 0
+        hit = vocabulary[at] == hashes if len(vocabulary) else np.zeros(len(hashes), dtype=bool)
+        indptr = np.zeros(len(union) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[hit], minlength=len(union)), out=indptr[1:])
+        matrix = scipy.sparse.csr_matrix((terms[hit], at[hit], indptr), shape=(len(union), len(vocabulary)))
+        indicator = np.zeros((len(vocabulary), len(queries)))
+        for position, query in enumerate(queries):
+            indicator[np.searchsorted(vocabulary, query), position] = 1.0
+        return matrix @ indicator
+
+    def _term_weights(self, docs: list[Tokens]) -> list[np.ndarray]:
+        """Each token's BM25 term in documents outside the index (``score_many_outside``'s formula, element by
+        element), for all their tokens at once."""
+        bm25 = self.bm25
+        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
+        hashes = np.concatenate([hashes for hashes, _ in docs])
+        tf = np.concatenate([counts for _, counts in docs])
+        owner = np.repeat(np.arange(len(docs)), sizes)
+        lengths = np.bincount(owner, weights=tf, minlength=len(docs))
+        positions = np.searchsorted(bm25.vocabulary, hashes)
+        inside = positions < len(bm25.vocabulary)
+        known = np.zeros(len(hashes), dtype=bool)
+        known[inside] = bm25.vocabulary[positions[inside]] == hashes[inside]
+        df = np.zeros(len(hashes))
+        df[known] = bm25.df[positions[known]]
+        norm = bm25.k1 * (1 - bm25.b + bm25.b * lengths[owner] / bm25.avg_len)
+        return np.split(lucene_idf(df, bm25.n_docs) * tf / (tf + norm), np.cumsum(sizes)[:-1])
