@@ -202,10 +202,10 @@ def _tokens_of(raw: bytes, mask: np.ndarray) -> WordTokens:
     if mask[-1]:
         edges = np.append(edges, len(mask))
     starts, ends = edges[0::2], edges[1::2]
-    return WordTokens(raw, _hash_tokens(raw, starts, ends), starts, ends)
+    return WordTokens(raw, hash_token_spans(raw, starts, ends), starts, ends)
 
 
-def _hash_tokens(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def hash_token_spans(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``reference_token_hash`` of every token: the first 8 bytes of all tokens, then the further 8-byte chunks
     of the longer tokens in one flat array (no loop over chunk positions)."""
     if not len(starts):

@@ -32,7 +32,7 @@ import scipy.sparse
 
 # The token hash (shared with dedup) is imported here only: the rest of the commits package and its tests use it from
 # this module, so moving it to another module is a one-line change.
-from datatrove_pipelines.dedup import _hash_tokens, reference_token_hash
+from datatrove_pipelines.hashing import hash_token_spans, reference_token_hash
 
 STOPWORDS = (
     "a an and are as at be but by for from has have if in into is it its of on or so that the their then there "
@@ -96,7 +96,7 @@ def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     ends = np.minimum(next_start, run_ends[np.searchsorted(run_ends, starts, side="right")])
     keep = ends - starts > 1
     starts, ends = starts[keep], ends[keep]
-    hashes = _hash_tokens(raw.lower(), starts, ends)
+    hashes = hash_token_spans(raw.lower(), starts, ends)
     at = np.searchsorted(_STOP_HASHES, hashes)
     at[at == len(_STOP_HASHES)] = 0
     content = _STOP_HASHES[at] != hashes
