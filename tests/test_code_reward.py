@@ -253,7 +253,7 @@ EARLY_EXIT = {
         "fn add(a: i32, b: i32) -> i32 { a + b }",
         {
             "process::exit": "fn add(a: i32, b: i32) -> i32 { std::process::exit(0) }",
-            "abort-free exit in a thread": "fn add(_a: i32, _b: i32) -> i32 {\n"
+            "process::exit from a thread": "fn add(_a: i32, _b: i32) -> i32 {\n"
             "    std::thread::spawn(|| std::process::exit(0)).join().unwrap(); 0\n}",
         },
     ),
