@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datatrove_pipelines.post_training.seeds import mbpp_train_records  # noqa: E402
-from eval.code_reward import extract_code  # noqa: E402
+from eval.prompts import extract_code_block  # noqa: E402
 from trl_scripts.rewards import CodeExecutionReward  # noqa: E402
 
 BASELINE_RUNNER = """
@@ -51,7 +51,7 @@ def baseline_reward(completions: list[str], tests: list[list[str]], setups: list
 
     def one(args: tuple[str, list[str], str]) -> float:
         completion, test_list, setup = args
-        code = extract_code(completion, "python")
+        code = extract_code_block(completion, "python", last=True)
         try:
             result = subprocess.run(
                 [sys.executable, "-c", BASELINE_RUNNER, code, setup, *test_list],

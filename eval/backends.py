@@ -25,6 +25,7 @@ from eval.lighteval_adapter import (
     enable_sampling,
     is_chat,
     per_document_prompts,
+    preserved_grad_mode,
 )
 
 logger = logging.getLogger(__name__)
@@ -171,8 +172,9 @@ def transformers_model(
     dtype: str | None = None,
 ) -> LightevalModel:
     """lighteval's own TransformersModel, with per-document prompt format and no disk cache."""
-    from lighteval.models.model_input import GenerationParameters
-    from lighteval.models.transformers.transformers_model import TransformersModel, TransformersModelConfig
+    with preserved_grad_mode():  # the module turns autograd off process-wide at import
+        from lighteval.models.model_input import GenerationParameters
+        from lighteval.models.transformers.transformers_model import TransformersModel, TransformersModelConfig
 
     config = TransformersModelConfig(
         model_name=model_path,
@@ -198,8 +200,9 @@ def vllm_model(
             "vLLM is not installed in this environment. Either install it (GPU; its own environment) or start "
             "`vllm serve MODEL` elsewhere and pass --backend vllm --base-url http://HOST:PORT"
         ) from error
-    from lighteval.models.model_input import GenerationParameters
-    from lighteval.models.vllm.vllm_model import VLLMModel, VLLMModelConfig
+    with preserved_grad_mode():  # lighteval's model modules may turn autograd off at import
+        from lighteval.models.model_input import GenerationParameters
+        from lighteval.models.vllm.vllm_model import VLLMModel, VLLMModelConfig
 
     config = VLLMModelConfig(
         model_name=model_path,

@@ -160,6 +160,22 @@ BENCHMARK_SOURCES: dict[str, BenchmarkSource] = {
     },
 }
 
+# Training splits of the same files, for post-training seeds (datatrove_pipelines.post_training.seeds). Kept apart
+# from BENCHMARK_SOURCES so that they are never evaluated on nor indexed as "benchmark text" by decontamination;
+# load_benchmark reads both.
+MBPP_TRAIN = "mbpp_train"
+MBPP_TRAIN_IDS = (601, 974)  # MBPP's training split: task ids 601-974 of the full set
+TRAINING_SOURCES: dict[str, BenchmarkSource] = {
+    MBPP_TRAIN: BenchmarkSource(
+        "google-research-datasets/mbpp",
+        "full",
+        "train",
+        "mbpp/mbpp.jsonl",
+        _mbpp,
+        keep=lambda r: MBPP_TRAIN_IDS[0] <= int(r["task_id"]) <= MBPP_TRAIN_IDS[1],
+    ),
+}
+
 # The local file of mbpp_sanitized holds only the hand-verified subset; on the Hub the sanitized config's test split
 # is a part of it. Both are accepted as "the sanitized problems".
 
@@ -216,10 +232,12 @@ def available_benchmarks() -> list[str]:
 
 
 def load_benchmark(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Problem]:
-    """Load one benchmark's problems, from ``data_dir`` (or ``$SEED_CODER_BENCHMARKS_DIR``) or else the Hub."""
-    if name not in BENCHMARK_SOURCES:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(available_benchmarks())}")
-    source = BENCHMARK_SOURCES[name]
+    """Load one benchmark's problems (or a training split of :data:`TRAINING_SOURCES`), from ``data_dir`` (or
+    ``$SEED_CODER_BENCHMARKS_DIR``) or else the Hub."""
+    source = BENCHMARK_SOURCES.get(name) or TRAINING_SOURCES.get(name)
+    if source is None:
+        known = ", ".join([*available_benchmarks(), *sorted(TRAINING_SOURCES)])
+        raise ValueError(f"unknown benchmark {name!r}; known: {known}")
     local_dir = resolve_data_dir(data_dir)
     if local_dir is not None:
         path = local_dir / source.local_path

@@ -2,7 +2,7 @@
 
 One home for "run this model-written solution against these tests" in post-training: the GRPO ``code_execution``
 reward (``trl_scripts/rewards.py``), the sandbox self-correction loop of ``datatrove_pipelines.sft_data`` and the
-judge of ``datatrove_pipelines.dpo_data`` all call :func:`run_tests`. Every program runs in ``eval.sandbox`` (through
+judge of ``datatrove_pipelines.dpo_data`` all call :func:`score_tests`. Every program runs in ``eval.sandbox`` (through
 its batch API ``run_batch``, many completions in parallel, each with its own time and memory limits).
 
 A test counts as passed only when the harness proves it ran it: after each passing test the harness prints a line
@@ -16,19 +16,29 @@ frames to find the marker is out of this threat model; the sandbox still confine
   each test runs under its own alarm, failures report the error (fed back to the generator by sft_data).
 * C++: one compilation per completion; ``assert`` is redefined for the tests so that a failing test is reported
   and the next one still runs; a crash ends the run (the tests after it count as failed).
-* Other sandbox languages (JavaScript, TypeScript, Bash, Go, Rust, Java): one execution per test (solution + test
-  + a marker print where the language allows one at the end of the file; Go/Rust/Java tests are a ``main`` of their
-  own and count on the sandbox's exit status).
+* Other sandbox languages (JavaScript, TypeScript, Bash, Go, Rust, Java): one execution per test, judged by eval's
+  verdict rule (:mod:`eval.sandbox.end_marker`, checked by the sandbox: exit 0 **and** a fresh marker printed after
+  the test). JavaScript/TypeScript/Bash read that marker from stdin before the solution runs (so it is not in the
+  source); Go, Rust and Java tests are a ``main`` (a ``Test`` function in Go) of their own, so the marker is placed in
+  the source as eval does for MultiPL-E (a last test function, a ``Drop`` guard, a ``finally``): an early
+  ``os.Exit(0)``/``std::process::exit(0)``/``System.exit(0)`` scores 0.
+
+Why eval's own verdict path (``eval.execution``) keeps the in-source marker: its programs are whole benchmark test
+files of any shape (MultiPL-E's, ``go test`` binaries, Java classes) where no reader of our own runs before the
+solution; a stdin marker needs such a reader. The in-source marker proves the tests reached their end; a program that
+reads its own source file to fake it is hostile, and the sandbox contains it.
+
+The answer's code is taken with ``eval.prompts.extract_code_block(text, language, last=True)`` (one extractor for
+eval and post-training; ``last``: reasoning models sketch first and answer last).
 
 A problem of the sandbox itself (unknown language, missing toolchain, a dead worker) gives reward 0 with the reason
-in :attr:`TestRun.reason`; :func:`run_tests` never raises for what a completion or a dataset row contains.
+in :attr:`TestRun.reason`; :func:`score_tests` never raises for what a completion or a dataset row contains.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,17 +48,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 10.0  # a whole execution (every test of one completion)
 DEFAULT_TEST_TIMEOUT_S = 3.0  # one test inside the Python harness
 DEFAULT_MEMORY_MB = 1024
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_LANGUAGE_FENCE_NAMES = {
-    "python": ("python", "py", "python3"),
-    "cpp": ("cpp", "c++", "cc", "cxx"),
-    "javascript": ("javascript", "js", "node"),
-    "typescript": ("typescript", "ts"),
-    "bash": ("bash", "sh", "shell"),
-    "go": ("go", "golang"),
-    "rust": ("rust", "rs"),
-    "java": ("java",),
-}
 
 
 @dataclass
@@ -81,17 +80,6 @@ class TestRun:
     @property
     def all_passed(self) -> bool:
         return self.total > 0 and self.passed == self.total
-
-
-def extract_code(completion: str, language: str = "python") -> str:
-    """The code of a model's answer: the last fenced block tagged with ``language`` (else the last fenced block, else
-    the text up to a closing fence). Why the last: reasoning models sketch first and answer last."""
-    blocks = _FENCE.findall(completion)
-    if blocks:
-        names = _LANGUAGE_FENCE_NAMES.get(language, (language,))
-        tagged = [code for tag, code in blocks if tag.lower() in names]
-        return (tagged or [code for _, code in blocks])[-1]
-    return completion.split("```", 1)[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -204,35 +192,41 @@ def _cpp_program(solution: str, tests: CodeTests) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Any other sandbox language: one execution per test
+# Any other sandbox language: one execution per test, each proven by an end marker
 
-# (prelude, tail) per language: the prelude reads the marker from stdin into a randomly named variable before the
-# solution runs (so the solution finds stdin empty), the tail prints it after the test. Languages without an entry
-# (Go, Rust, Java: the test is a ``main`` of its own) are judged by the sandbox's exit status alone.
-_MARKER_CODE = {
+# JavaScript, TypeScript, Bash: (prelude, tail). The prelude reads the run's marker from stdin into a randomly named
+# variable before the solution runs (so the solution finds stdin empty and the marker is not in the source); the tail
+# prints it after the test. Go, Rust and Java tests are a ``main`` (a ``Test`` function in Go) of their own: there
+# ``eval.sandbox.end_marker.with_end_marker`` places the marker (a last test function, a ``Drop`` guard, a
+# ``finally``), as for eval's MultiPL-E programs. Either way the sandbox gets the marker as the request's
+# ``end_marker`` and reports ``passed`` only for exit 0 with the marker in the output.
+_STDIN_MARKER_CODE = {
     "javascript": (
         "const __NAME__ = require('fs').readFileSync(0, 'utf8').trim();\n",
-        "\nprocess.stdout.write(__NAME__ + ' pass\\n');\n",
+        "\nprocess.stdout.write(__NAME__ + '\\n');\n",
     ),
     "typescript": (
+        # Declared like MultiPL-E's TypeScript programs do (the sandbox's tsc has no Node typings; a repeated
+        # ``declare var`` of the same type compiles).
+        "declare var require: any;\ndeclare var process: any;\n"
         "const __NAME__: string = require('fs').readFileSync(0, 'utf8').trim();\n",
-        "\nprocess.stdout.write(__NAME__ + ' pass\\n');\n",
+        "\nprocess.stdout.write(__NAME__ + '\\n');\n",
     ),
-    "bash": ("read -r __NAME__\n", '\necho "$__NAME__ pass"\n'),
+    "bash": ("read -r __NAME__\n", '\necho "$__NAME__"\n'),
 }
 
 
-def _per_test_programs(solution: str, tests: CodeTests) -> list[tuple[str, bool]]:
-    """(program, marker expected) for each test."""
-    code = _MARKER_CODE.get(tests.language)
+def _per_test_program(language: str, solution: str, setup: str, test: str, mark: str) -> str:
+    """One test's program, printing ``mark`` after the test; raises ``NoPlaceForEndMarker`` (no ``main``)."""
+    from eval.sandbox.end_marker import with_end_marker
+
+    program = f"{solution}\n{setup}\n{test}\n"
+    code = _STDIN_MARKER_CODE.get(language)
     if code is None:
-        return [(f"{solution}\n{tests.setup}\n{test}\n", False) for test in tests.tests]
-    programs = []
-    for test in tests.tests:
-        name = f"__sc_mark_{secrets.token_hex(8)}"
-        prelude, tail = (part.replace("__NAME__", name) for part in code)
-        programs.append((f"{prelude}{solution}\n{tests.setup}\n{test}\n{tail}", True))
-    return programs
+        return with_end_marker(language, program, mark)
+    name = f"__sc_mark_{secrets.token_hex(8)}"
+    prelude, tail = (part.replace("__NAME__", name) for part in code)
+    return f"{prelude}{program}{tail}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -249,32 +243,48 @@ class _Job:
     mark: str
     timeout_s: float
     memory_mb: int
-    kind: str  # "harness" (marker lines per test) or "single" (one test; index given)
+    kind: str  # "harness" (marker lines per test, marker on stdin) or "single" (one test; the sandbox's end marker)
     test_index: int = -1
-    expect_marker: bool = True
-
-
-def _normalize_language(language: str) -> str | None:
-    from eval.sandbox.languages import normalize_language
-
-    return normalize_language(language)
+    error: str = ""  # why this test could not even be built (a Rust/Java test without a main): it fails
 
 
 def _jobs(index: int, solution: str, tests: CodeTests) -> list[_Job]:
-    language = _normalize_language(tests.language) or tests.language
-    mark = secrets.token_hex(16)
+    from eval.sandbox.end_marker import NoPlaceForEndMarker, new_end_marker
+    from eval.sandbox.languages import normalize_language
+
+    language = normalize_language(tests.language) or tests.language
     if language == "python":
         code = _python_program(solution, tests)
         timeout = max(tests.timeout_s, tests.test_timeout_s * (len(tests.tests) + 2) + 1.0)
-        return [_Job(index, language, code, mark, timeout, tests.memory_mb, "harness")]
+        return [_Job(index, language, code, secrets.token_hex(16), timeout, tests.memory_mb, "harness")]
     if language == "cpp":
         code = _cpp_program(solution, tests)
-        return [_Job(index, language, code, mark, tests.timeout_s, tests.memory_mb, "harness")]
-    normalized = CodeTests(language, tests.tests, tests.setup, tests.timeout_s, tests.test_timeout_s, tests.memory_mb)
-    return [
-        _Job(index, language, code, secrets.token_hex(16), tests.timeout_s, tests.memory_mb, "single", i, marker)
-        for i, (code, marker) in enumerate(_per_test_programs(solution, normalized))
-    ]
+        return [_Job(index, language, code, secrets.token_hex(16), tests.timeout_s, tests.memory_mb, "harness")]
+    jobs = []
+    for test_index, test in enumerate(tests.tests):
+        mark = new_end_marker()
+        try:
+            code, error = _per_test_program(language, solution, tests.setup, test, mark), ""
+        except NoPlaceForEndMarker as no_main:
+            code, error = "", f"compile_error: {no_main}"
+        except ValueError:  # a language the sandbox does not know: it answers sandbox_error
+            code, error = f"{solution}\n{tests.setup}\n{test}\n", ""
+        jobs.append(_Job(index, language, code, mark, tests.timeout_s, tests.memory_mb, "single", test_index, error))
+    return jobs
+
+
+def _request(job: _Job):
+    from eval.execution import TEST_KILL_OUTPUT_BYTES
+    from eval.sandbox import ExecutionRequest, SandboxLimits
+
+    if job.kind == "harness":  # the harness reads its marker from stdin and prints one marker line per test
+        return ExecutionRequest(
+            job.language, job.code, stdin=job.mark + "\n", limits=SandboxLimits(job.timeout_s, memory_mb=job.memory_mb)
+        )
+    # One test: eval's verdict rule, checked by the sandbox (exit 0 and the marker anywhere in the output; output is
+    # never a reason to kill a test program). JS/TS/Bash read the marker from stdin, Go/Rust/Java carry it.
+    limits = SandboxLimits(job.timeout_s, memory_mb=job.memory_mb, kill_output_bytes=TEST_KILL_OUTPUT_BYTES)
+    return ExecutionRequest(job.language, job.code, stdin=job.mark + "\n", limits=limits, end_marker=job.mark)
 
 
 def _marker_lines(stdout: str, mark: str) -> list[list]:
@@ -300,9 +310,13 @@ def _sandbox_reason(result) -> str:
     return f"{status}: {text[-400:]}" if text else status
 
 
-def run_tests(solutions: Sequence[str], tests: Sequence[CodeTests], workers: int | None = None) -> list[TestRun]:
-    """Judge ``solutions[i]`` against ``tests[i]`` in the sandbox, all in one parallel batch; order kept."""
-    from eval.sandbox import ExecutionRequest, SandboxLimits, run_batch
+def score_tests(solutions: Sequence[str], tests: Sequence[CodeTests], workers: int | None = None) -> list[TestRun]:
+    """How many of ``tests[i]`` ``solutions[i]`` provably passes, all in one parallel sandbox batch; order kept.
+
+    (eval's ``eval.execution.run_tests`` is the all-or-nothing verdict of a whole test program; this one counts
+    tests, for partial-credit rewards and for the self-correction loop's error feedback.)
+    """
+    from eval.sandbox import run_batch
 
     if len(solutions) != len(tests):
         raise ValueError(f"{len(solutions)} solutions for {len(tests)} test sets")
@@ -314,14 +328,10 @@ def run_tests(solutions: Sequence[str], tests: Sequence[CodeTests], workers: int
             verdicts[index] = TestRun(0, len(spec.tests), "sandbox_error", reason)
             continue
         jobs.extend(_jobs(index, solution, spec))
-    requests = [
-        ExecutionRequest(
-            job.language, job.code, stdin=job.mark + "\n", limits=SandboxLimits(job.timeout_s, memory_mb=job.memory_mb)
-        )
-        for job in jobs
-    ]
+    runnable = [job for job in jobs if not job.error]
     try:
-        results = run_batch(requests, workers=workers)
+        ran = iter(run_batch([_request(job) for job in runnable], workers=workers))
+        results = [None if job.error else next(ran) for job in jobs]
     except Exception as error:  # the sandbox itself failed: every solution gets 0 with the reason, never a crash
         log.warning("sandbox batch failed: %s", error)
         results = [None] * len(jobs)
@@ -339,6 +349,10 @@ def _verdict(pairs: list[tuple[_Job, object]], total: int) -> TestRun:
     failures: list[str] = []
     statuses: list[str] = []
     for job, result in pairs:
+        if job.error:
+            statuses.append("compile_error")
+            failures.append(job.error)
+            continue
         if result is None:
             statuses.append("sandbox_error")
             failures.append("sandbox_error: the sandbox batch failed")
@@ -355,11 +369,10 @@ def _verdict(pairs: list[tuple[_Job, object]], total: int) -> TestRun:
                 ended = "the program exited before its tests ran to the end" if status == "passed" else ""
                 failures.append(ended or _sandbox_reason(result))
         else:
-            proven = not job.expect_marker or f"{job.mark} pass" in (result.stdout or "")
-            if status == "passed" and proven:
+            if status == "passed":  # exit 0 and the end marker: the sandbox checked both
                 passed.add(job.test_index)
             else:
-                failures.append(_sandbox_reason(result) if status != "passed" else "tests did not run to the end")
+                failures.append(_sandbox_reason(result))
     count = len(passed)
     if count == total:
         status = "passed"

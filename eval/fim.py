@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from datatrove_pipelines.tokenizer import FIM_MIDDLE_TOKEN, FIM_PREFIX_TOKEN, FIM_SUFFIX_TOKEN
 from eval.benchmarks import Problem
 
 
@@ -30,7 +31,8 @@ class FimFormat:
 
 
 # Seed-Coder first: it is the model this project reproduces, and the default when no tokenizer is at hand.
-SEED_CODER_FIM = FimFormat("<[fim-prefix]>", "<[fim-suffix]>", "<[fim-middle]>", "spm")
+# (the token strings' home is datatrove_pipelines.tokenizer, which the tokenizer, FIM stage and tiny model share)
+SEED_CODER_FIM = FimFormat(FIM_PREFIX_TOKEN, FIM_SUFFIX_TOKEN, FIM_MIDDLE_TOKEN, "spm")
 KNOWN_FIM_FORMATS = (
     SEED_CODER_FIM,
     FimFormat("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "psm"),  # Qwen2.5-Coder

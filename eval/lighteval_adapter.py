@@ -8,13 +8,30 @@ tests/test_eval_lighteval_adapter.py fails loudly, naming the missing one, when 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from lighteval.pipeline import Pipeline
-from lighteval.tasks.prompt_manager import PromptManager
-from lighteval.tasks.registry import Registry
-from lighteval.tasks.requests import Doc
+import torch
+
+
+@contextmanager
+def preserved_grad_mode() -> Iterator[None]:
+    """Restore torch's grad mode on exit: lighteval's transformers model module runs ``torch.set_grad_enabled(False)``
+    at import (and its model's ``__init__`` again), which turned autograd off for the whole process, so a training
+    step run later in the same process (a test session, a notebook) silently learned nothing."""
+    enabled = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(enabled)
+
+
+with preserved_grad_mode():  # lighteval.pipeline imports lighteval.models.transformers.transformers_model
+    from lighteval.pipeline import Pipeline
+    from lighteval.tasks.prompt_manager import PromptManager
+    from lighteval.tasks.registry import Registry
+    from lighteval.tasks.requests import Doc
 
 PINNED_VERSION = "0.13"
 

@@ -104,25 +104,30 @@ def instruct_prompt(problem: Problem) -> str:
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
-def extract_code_block(text: str, language: str | None = None) -> str:
-    """The code of a chat answer: the first fenced block in the wanted language, else the first block, else the text.
+def extract_code_block(text: str, language: str | None = None, last: bool = False) -> str:
+    """The code of a chat answer: the first (``last``: the last) fenced block in the wanted language, else the
+    first (last) block, else the text (up to a closing fence that ends it: an answer that continued a prompt's fence).
 
-    An unterminated last block (generation hit the token limit) still counts as code.
+    An unterminated last block (generation hit the token limit) still counts as code. ``last=True`` is for rewards
+    and data builders: reasoning models sketch first and answer last.
     """
+    stripped = text.rstrip()
+    if stripped.endswith("```") and "```" not in stripped[:-3]:
+        return stripped[:-3]
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     if not blocks:
         return text
     wanted = {FENCE_LANGUAGE.get(language or "", language or ""), language or ""}
-    wanted |= {"py"} if language == "python" else set()
-    wanted |= {"c++"} if language == "cpp" else set()
-    wanted |= {"js"} if language == "javascript" else set()
+    wanted |= {"py", "python3"} if language == "python" else set()
+    wanted |= {"c++", "cc", "cxx"} if language == "cpp" else set()
+    wanted |= {"js", "node"} if language == "javascript" else set()
     wanted |= {"ts"} if language == "typescript" else set()
     wanted |= {"rs"} if language == "rust" else set()
+    wanted |= {"golang"} if language == "go" else set()
     wanted |= {"sh", "shell"} if language == "bash" else set()
-    for lang, body in blocks:
-        if lang in wanted:
-            return body
-    return blocks[0][1]
+    tagged = [body for lang, body in blocks if lang in wanted]
+    chosen = tagged or [body for _, body in blocks]
+    return chosen[-1] if last else chosen[0]
 
 
 def defines(code: str, name: str, language: str) -> bool:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from eval.code_reward import CodeTests, extract_code, mbpp_tests, run_tests
+from eval.code_reward import CodeTests, mbpp_tests, score_tests
+from eval.prompts import extract_code_block
 from eval.sandbox import available_languages
 from trl_scripts.rewards import CodeExecutionReward, format_reward
 
@@ -23,18 +24,19 @@ def mbpp_train(benchmarks_dir):
 
 def test_mbpp_train_references_score_one_and_wrong_answers_zero(mbpp_train):
     specs = [mbpp_tests(r["tests"], r["test_setup"]) for r in mbpp_train]
-    references = run_tests([r["reference"] for r in mbpp_train], specs)
+    references = score_tests([r["reference"] for r in mbpp_train], specs)
     # A reference that does not pass its own tests exists in MBPP (e.g. ones needing a module the sandbox lacks),
     # but nearly all must pass.
     assert sum(run.all_passed for run in references) >= len(mbpp_train) - 2
-    wrong = run_tests(["def unrelated():\n    return None\n"] * len(mbpp_train), specs)
+    wrong = score_tests(["def unrelated():\n    return None\n"] * len(mbpp_train), specs)
     assert all(run.passed == 0 and run.fraction == 0.0 for run in wrong)
 
 
 def test_agrees_with_eval_execution_on_mbpp(mbpp_train):
     """Peer: eval.execution's MBPP program (solution + asserts, one sandbox run) on the same solutions."""
     from eval.benchmarks import Problem
-    from eval.execution import execute, mbpp_program
+    from eval.execution import execute
+    from eval.programs import mbpp_program
 
     solutions = [r["reference"] for r in mbpp_train[:10]] + ["def f():\n    pass\n"] * 3
     records = mbpp_train[:10] + mbpp_train[:3]
@@ -43,12 +45,12 @@ def test_agrees_with_eval_execution_on_mbpp(mbpp_train):
         for r in records
     ]
     peer = execute([mbpp_program(p, s) for p, s in zip(problems, solutions, strict=True)])
-    ours = run_tests(solutions, [mbpp_tests(r["tests"], r["test_setup"]) for r in records])
+    ours = score_tests(solutions, [mbpp_tests(r["tests"], r["test_setup"]) for r in records])
     assert [o.passed for o in peer] == [r.all_passed for r in ours]
 
 
 def test_partial_credit_is_the_fraction_of_tests_passed():
-    (run,) = run_tests(["def add(a, b):\n    return a + b if a > 1 else 0\n"], [ADD_TESTS])
+    (run,) = score_tests(["def add(a, b):\n    return a + b if a > 1 else 0\n"], [ADD_TESTS])
     assert (run.passed, run.total) == (2, 3) and run.fraction == pytest.approx(2 / 3)
     assert "AssertionError" in run.reason and "add(1, 2)" in run.reason
 
@@ -66,14 +68,14 @@ HOSTILE = {
 def test_hostile_completions_get_zero_without_stalling():
     tests = CodeTests("python", ADD_TESTS.tests, timeout_s=8.0, test_timeout_s=1.0)
     start = time.monotonic()
-    runs = run_tests(list(HOSTILE.values()), [tests] * len(HOSTILE))
+    runs = score_tests(list(HOSTILE.values()), [tests] * len(HOSTILE))
     elapsed = time.monotonic() - start
     for name, run in zip(HOSTILE, runs, strict=True):
         assert run.passed == 0, (name, run)
     # Every execution is bounded by its own limit (8 s here) and they run in parallel: far from a stalled step.
     assert elapsed < 60, elapsed
     # The same reward still scores an honest completion in the same batch.
-    mixed = run_tests([HOSTILE["fork_bomb"], "def add(a, b):\n    return a + b\n"], [tests, tests])
+    mixed = score_tests([HOSTILE["fork_bomb"], "def add(a, b):\n    return a + b\n"], [tests, tests])
     assert [r.fraction for r in mixed] == [0.0, 1.0]
 
 
@@ -89,7 +91,7 @@ def test_cpp_reference_one_wrong_zero_and_exit_before_tests():
         "int add(int a, int b) { volatile int spin = 1; while (spin) {} return a + b; }",
         "#include <unistd.h>\nint add(int a, int b) { while (true) fork(); return 0; }",
     ]
-    runs = run_tests(solutions, [CodeTests("cpp", tests.tests, timeout_s=4.0)] * len(solutions))
+    runs = score_tests(solutions, [CodeTests("cpp", tests.tests, timeout_s=4.0)] * len(solutions))
     assert [r.fraction for r in runs[:3]] == [1.0, 0.0, 0.0]
     assert runs[3].passed == 1 and runs[4].status == "compile_error"
     assert runs[5].passed == 0 and runs[5].status == "timeout"  # infinite loop: bounded by the time limit
@@ -102,7 +104,7 @@ def test_per_test_languages_need_the_marker():
     tests = CodeTests(
         "javascript", [check + "assert.strictEqual(add(1, 2), 3);", check + "assert.strictEqual(add(1, 1), 2);"]
     )
-    runs = run_tests(
+    runs = score_tests(
         ["function add(a, b) { return a + b; }", "function add(a, b) { return a + b; }\nprocess.exit(0);"],
         [tests, tests],
     )
@@ -113,8 +115,8 @@ def test_extract_code_prefers_the_last_block_of_the_language():
     text = (
         "<think>try ```python\nx = 1\n```</think>\nFinal:\n```python\ndef f():\n    return 2\n```\n```text\nout\n```"
     )
-    assert extract_code(text, "python") == "def f():\n    return 2\n"
-    assert extract_code("no fences here", "python") == "no fences here"
+    assert extract_code_block(text, "python", last=True) == "def f():\n    return 2\n"
+    assert extract_code_block("no fences here", "python", last=True) == "no fences here"
 
 
 def test_grpo_code_execution_reward_and_format(caplog):
@@ -170,12 +172,125 @@ process.exit(0);"""
 
 
 def test_a_solution_reading_stdin_cannot_fake_passes():
-    (run,) = run_tests([STDIN_THIEF_PY], [ADD_TESTS])
+    (run,) = score_tests([STDIN_THIEF_PY], [ADD_TESTS])
     assert run.passed == 0, run
     if "cpp" in available_languages():
-        (run,) = run_tests([STDIN_THIEF_CPP], [CodeTests("cpp", ["assert(add(1, 2) == 3);"] * 3)])
+        (run,) = score_tests([STDIN_THIEF_CPP], [CodeTests("cpp", ["assert(add(1, 2) == 3);"] * 3)])
         assert run.passed == 0, run
     if "javascript" in available_languages():
         tests = CodeTests("javascript", ["require('assert').strictEqual(1, 2);"] * 2)
-        (run,) = run_tests([STDIN_THIEF_JS], [tests])
+        (run,) = score_tests([STDIN_THIEF_JS], [tests])
         assert run.passed == 0, run
+
+
+# Each language: a reference (reward 1.0) and every early-exit form we know (reward 0), all through the GRPO reward.
+# Exit status 0 alone is never a pass: per-test programs carry eval's end marker (Go/Rust/Java in the source, the
+# others through stdin), the Python/C++ harnesses print a stdin marker per test.
+GO_HEAD = 'package main\n\nimport (\n\t"os"\n\t"testing"\n)\n\nvar _ = os.Exit\n'
+EARLY_EXIT = {
+    "python": (
+        [["assert add(1, 2) == 3", "assert add(2, 2) == 4"]],
+        "def add(a, b):\n    return a + b\n",
+        {
+            "sys.exit": "import sys\ndef add(a, b):\n    return a + b\nsys.exit(0)\n",
+            "exit()": "def add(a, b):\n    return a + b\nexit()\n",
+            "quit()": "def add(a, b):\n    return a + b\nquit()\n",
+            "raise SystemExit": "def add(a, b):\n    raise SystemExit(0)\n",
+            "os._exit": "import os\ndef add(a, b):\n    os._exit(0)\n",
+        },
+    ),
+    "cpp": (
+        [["assert(add(1, 2) == 3);", "assert(add(2, 2) == 4);"]],
+        "int add(int a, int b) { return a + b; }",
+        {
+            "std::exit": "int add(int a, int b) { std::exit(0); return a + b; }",
+            "_exit": "#include <unistd.h>\nint add(int a, int b) { _exit(0); return a + b; }",
+            "static initializer": "static int quit_now = [] { std::exit(0); return 0; }();\n"
+            "int add(int a, int b) { return a + b; }",
+            "quick_exit": "int add(int a, int b) { std::quick_exit(0); return a + b; }",
+        },
+    ),
+    "javascript": (
+        [["if (add(1, 2) !== 3) throw new Error('add');", "if (add(2, 2) !== 4) throw new Error('add');"]],
+        "function add(a, b) { return a + b; }",
+        {
+            "process.exit": "function add(a, b) { process.exit(0); }",
+            "process.kill": "function add(a, b) { process.kill(process.pid, 'SIGKILL'); }",
+            "exit at load": "function add(a, b) { return 0; }\nprocess.exit(0);",
+        },
+    ),
+    "typescript": (
+        [["if (add(1, 2) !== 3) throw new Error('add');"]],
+        "function add(a: number, b: number): number { return a + b; }",
+        {"process.exit": "function add(a: number, b: number): number { process.exit(0); return 0; }"},
+    ),
+    "bash": (
+        [['[ "$(add 1 2)" = 3 ] || exit 1', '[ "$(add 2 2)" = 4 ] || exit 1']],
+        "add() { echo $(( $1 + $2 )); }",
+        {
+            "exit 0": "add() { echo 0; }\nexit 0",
+            "exec true": "add() { echo 0; }\nexec true",
+            "kill": "add() { echo 0; }\nkill -9 $$",
+        },
+    ),
+    "go": (
+        [
+            [
+                'func TestAdd(t *testing.T) {\n\tif add(1, 2) != 3 {\n\t\tt.Fatal("add")\n\t}\n}',
+                'func TestAdd2(t *testing.T) {\n\tif add(2, 2) != 4 {\n\t\tt.Fatal("add")\n\t}\n}',
+            ]
+        ],
+        GO_HEAD + "func add(a, b int) int { return a + b }\n",
+        {
+            "os.Exit": GO_HEAD + "func add(a, b int) int { os.Exit(0); return 0 }\n",
+            "os.Exit in init": GO_HEAD + "func init() { os.Exit(0) }\nfunc add(a, b int) int { return 0 }\n",
+            "runtime.Goexit": GO_HEAD.replace('"os"', '"os"\n\t"runtime"')
+            + "func add(a, b int) int { runtime.Goexit(); return 0 }\n",
+        },
+    ),
+    "rust": (
+        [["fn main() {\n    assert_eq!(add(1, 2), 3);\n}", "fn main() {\n    assert_eq!(add(2, 2), 4);\n}"]],
+        "fn add(a: i32, b: i32) -> i32 { a + b }",
+        {
+            "process::exit": "fn add(a: i32, b: i32) -> i32 { std::process::exit(0) }",
+            "process::exit from a thread": "fn add(_a: i32, _b: i32) -> i32 {\n"
+            "    std::thread::spawn(|| std::process::exit(0)).join().unwrap(); 0\n}",
+        },
+    ),
+    "java": (
+        [
+            [
+                "public class Main {\n    public static void main(String[] args) {\n"
+                "        if (Solution.add(1, 2) != 3) throw new AssertionError();\n    }\n}",
+            ]
+        ],
+        "class Solution {\n    static int add(int a, int b) { return a + b; }\n}",
+        {
+            "System.exit": "class Solution {\n    static int add(int a, int b) { System.exit(0); return 0; }\n}",
+            "static initializer": "class Solution {\n    static { System.exit(0); }\n"
+            "    static int add(int a, int b) { return 0; }\n}",
+            "Runtime.halt": "class Solution {\n"
+            "    static int add(int a, int b) { Runtime.getRuntime().halt(0); return 0; }\n}",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(EARLY_EXIT))
+def test_every_early_exit_form_gets_reward_zero(language):
+    if language not in available_languages():
+        pytest.skip(f"no {language} toolchain in this environment")
+    (tests,), reference, exits = EARLY_EXIT[language]
+    fence = {"cpp": "cpp", "typescript": "ts"}.get(language, language)
+    codes = [reference, *exits.values()]
+    completions = [[{"role": "assistant", "content": f"```{fence}\n{code}\n```"}] for code in codes]
+    reward = CodeExecutionReward(timeout_s=20.0, test_timeout_s=2.0, workers=2)
+    rewards = reward(completions, tests=[tests] * len(codes), language=[language] * len(codes))
+    assert rewards[0] == 1.0, (language, "reference")
+    scored = dict(zip(exits, rewards[1:], strict=True))
+    assert scored == dict.fromkeys(exits, 0.0), (language, scored)
+
+
+def test_a_rust_or_java_test_without_main_fails_with_a_reason():
+    runs = score_tests(["fn add(a: i32, b: i32) -> i32 { a + b }"], [CodeTests("rust", ["assert_eq!(add(1, 2), 3);"])])
+    assert runs[0].passed == 0 and runs[0].status == "compile_error" and "main" in runs[0].reason

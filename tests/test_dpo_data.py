@@ -39,7 +39,8 @@ class Policy:
 
 def test_pairs_are_passing_vs_failing(tmp_path, benchmarks_dir):
     from eval.benchmarks import Problem
-    from eval.execution import execute, mbpp_program
+    from eval.execution import execute
+    from eval.programs import mbpp_program
 
     records = {r["seed_id"]: r for r in mbpp_train_records(str(benchmarks_dir))}
     policy = Policy(list(records.values()))

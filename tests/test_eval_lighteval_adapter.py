@@ -38,3 +38,33 @@ def test_registry_of_only_our_tasks_loads_and_prompts_per_document(benchmarks_di
     assert manager.prepare_prompt(docs[0]) == docs[0].query  # base documents: raw text, no template
     chat = Doc(query="Write f.", choices=[""], gold_index=0, task_name="t", specific={"mode": "instruct"})
     assert adapter.chat_messages(chat)[-1] == {"role": "user", "content": "Write f."}
+
+
+def test_importing_eval_backends_leaves_autograd_on():
+    """lighteval's transformers model module runs ``torch.set_grad_enabled(False)`` at import; eval must not pass that
+    on to a training step later in the same process. A fresh interpreter, so that nothing was imported before."""
+    import subprocess
+    import sys
+
+    check = (
+        "import sys, torch\n"
+        "import eval.backends, eval.run\n"
+        "from eval.backends import transformers_model\n"
+        "import lighteval.models.transformers.transformers_model as lighteval_model\n"
+        "assert 'lighteval.models.transformers.transformers_model' in sys.modules\n"
+        "print(torch.is_grad_enabled())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_preserved_grad_mode_restores_either_mode():
+    import torch
+
+    for before in (True, False):
+        torch.set_grad_enabled(before)
+        with adapter.preserved_grad_mode():
+            torch.set_grad_enabled(not before)
+        assert torch.is_grad_enabled() is before
+    torch.set_grad_enabled(True)

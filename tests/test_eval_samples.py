@@ -50,7 +50,9 @@ def test_errors_come_before_any_execution(tmp_path, capsys, benchmarks_dir, monk
     monkeypatch.setenv("SEED_CODER_BENCHMARKS_DIR", str(benchmarks_dir))  # offline: the local copies, not the Hub
     out = tmp_path / "out"
     bad = _write(tmp_path / "bad.jsonl", [{"task_id": "HumanEval/0", "completion": None}])
-    err = _fails(capsys, "--samples", bad, "--tasks", "humaneval", "--output-dir", str(out))
+    err = _fails(
+        capsys, "--samples", bad, "--tasks", "humaneval", "--output-dir", str(out), "--data-dir", str(benchmarks_dir)
+    )
     assert f"{bad}:1: completion must be a string" in err and "Traceback" not in err
     assert not (out / "results.json").exists()
     # ids: unknown to the task, and selected problems without a sample, are errors (not silent 0% or empty code)

@@ -99,3 +99,33 @@ def test_needle_examples_plant_the_answer_at_depth(tiny_model_dir):
     assert len({e.answer for e in examples}) == len(examples)
     assert recalled(" 123456\n", "123456") and not recalled("12345", "123456")
     assert np.mean([recalled(e.answer, e.answer) for e in examples]) == 1.0
+
+
+def test_mbpp_training_split_is_a_training_source_not_a_benchmark(benchmarks_dir):
+    """MBPP's training split (task ids 601-974) lives in eval.benchmarks beside the evaluation split, but outside the
+    evaluation benchmarks (never evaluated on, never indexed by decontamination)."""
+    from datatrove_pipelines.post_training.seeds import load_mbpp_train
+    from eval.benchmarks import MBPP_TRAIN, TRAINING_SOURCES, available_benchmarks
+
+    train = load_benchmark(MBPP_TRAIN, benchmarks_dir)
+    ids = sorted(int(p.task_id) for p in train)
+    assert (len(ids), ids[0], ids[-1]) == (374, 601, 974)
+    assert MBPP_TRAIN in TRAINING_SOURCES and MBPP_TRAIN not in available_benchmarks()
+    test_ids = {int(p.task_id) for p in load_benchmark("mbpp", benchmarks_dir)}
+    assert not test_ids & set(ids)
+    assert [p.task_id for p in load_mbpp_train(str(benchmarks_dir))] == [p.task_id for p in train]
+
+
+def test_fim_tokens_come_from_the_tokenizer_home():
+    from datatrove_pipelines.tokenizer import FIM_MIDDLE_TOKEN, FIM_PREFIX_TOKEN, FIM_SUFFIX_TOKEN
+
+    assert SEED_CODER_FIM.prompt("P", "S") == f"{FIM_SUFFIX_TOKEN}S{FIM_PREFIX_TOKEN}P{FIM_MIDDLE_TOKEN}"
+
+
+def test_extract_code_block_first_or_last_and_a_continued_fence():
+    text = "```python\nx = 1\n```\nthen\n```python\nx = 2\n```\n```text\nout\n```"
+    assert extract_code_block(text, "python") == "x = 1\n"
+    assert extract_code_block(text, "python", last=True) == "x = 2\n"
+    assert extract_code_block("```golang\nfunc f() {}\n```", "go", last=True) == "func f() {}\n"
+    # An answer that continued the prompt's open fence ends with a lone closing fence: the code is what precedes it.
+    assert extract_code_block("    return a + b\n```\n", "python") == "    return a + b\n"

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 
 from datatrove_pipelines.post_training.seeds import MBPP_TRAIN, decontaminate, mbpp_train_records
 from datatrove_pipelines.post_training.steps import problem_prompt
-from eval.code_reward import CodeTests, run_tests
+from eval.code_reward import CodeTests, score_tests
 
 _DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".gz": "json", ".parquet": "parquet"}
 
@@ -46,7 +46,7 @@ def verified_mbpp_train(benchmarks_dir: str | None, decontaminated: bool = True)
     records = mbpp_train_records(benchmarks_dir)
     if decontaminated:
         records = decontaminate(records, benchmarks_dir)
-    runs = run_tests(
+    runs = score_tests(
         [r["reference"] for r in records], [CodeTests("python", r["tests"], r["test_setup"]) for r in records]
     )
     return [r for r, run in zip(records, runs, strict=True) if run.all_passed]

@@ -20,7 +20,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from eval.code_reward import CodeTests, extract_code, run_tests
+from eval.code_reward import CodeTests, score_tests
+from eval.prompts import extract_code_block
 
 log = logging.getLogger("trl_scripts.rewards")
 
@@ -83,9 +84,12 @@ class CodeExecutionReward:
             CodeTests(lang or "python", list(t or []), setup or "", self.timeout_s, self.test_timeout_s)
             for t, lang, setup in zip(tests, languages, setups, strict=True)
         ]
-        codes = [extract_code(completion_text(c), spec.language) for c, spec in zip(completions, specs, strict=True)]
+        codes = [
+            extract_code_block(completion_text(c), spec.language, last=True)
+            for c, spec in zip(completions, specs, strict=True)
+        ]
         try:
-            runs = run_tests(codes, specs, workers=self.workers)
+            runs = score_tests(codes, specs, workers=self.workers)
         except Exception as error:  # never a crashed step: the whole batch scores 0, with the reason logged
             log.warning("code_execution reward: sandbox failed for the batch (reward 0): %s", error)
             return [0.0] * count

@@ -8,28 +8,21 @@ MBPP+ and sanitized MBPP reuse some training-split problems, which must not leak
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from datatrove.data import Document
 
-MBPP_TRAIN = "mbpp_train"
-MBPP_TRAIN_IDS = (601, 974)
+from eval.benchmarks import MBPP_TRAIN, MBPP_TRAIN_IDS
+
 SEED_SOURCES = (MBPP_TRAIN,)
+__all__ = ["MBPP_TRAIN", "MBPP_TRAIN_IDS", "SEED_SOURCES", "load_mbpp_train", "mbpp_train_records"]
 
 
 def load_mbpp_train(data_dir: str | None = None) -> list:
-    """MBPP's training split (task ids 601-974) as ``eval.benchmarks.Problem``s, through ``eval.benchmarks``."""
-    from eval.benchmarks import BENCHMARK_SOURCES, load_benchmark
+    """MBPP's training split (task ids 601-974) as ``eval.benchmarks.Problem``s (``eval.benchmarks.TRAINING_SOURCES``)."""
+    from eval.benchmarks import load_benchmark
 
-    # eval.benchmarks registers only the evaluation split of MBPP; the training split is the same file with another
-    # id range. Registered here (not copied) so that the file is parsed one way only.
-    if MBPP_TRAIN not in BENCHMARK_SOURCES:
-        low, high = MBPP_TRAIN_IDS
-        BENCHMARK_SOURCES[MBPP_TRAIN] = dataclasses.replace(
-            BENCHMARK_SOURCES["mbpp"], keep=lambda record: low <= int(record["task_id"]) <= high
-        )
     return load_benchmark(MBPP_TRAIN, data_dir)
 
 

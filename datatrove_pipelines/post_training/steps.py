@@ -23,7 +23,8 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove_pipelines.funnel import FunnelFilter, FunnelMixin
 from datatrove_pipelines.post_training.generation import GenerationError, GeneratorConfig, build_generator
 from datatrove_pipelines.post_training.seeds import MBPP_TRAIN, mbpp_train_records, seed_documents
-from eval.code_reward import CodeTests, TestRun, extract_code, run_tests
+from eval.code_reward import CodeTests, TestRun, score_tests
+from eval.prompts import extract_code_block
 
 _SECTION = re.compile(r"^#{2,4}\s*(instruction|solution|tests?)\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
@@ -125,8 +126,8 @@ def parse_answer(text: str, language: str) -> Synthesized | None:
         sections[name.lower().rstrip("s")] = body.strip()
     if not {"instruction", "solution", "test"} <= set(sections):
         return None
-    solution = extract_code(sections["solution"], language).strip("\n")
-    tests_code = extract_code(sections["test"], language)
+    solution = extract_code_block(sections["solution"], language, last=True).strip("\n")
+    tests_code = extract_code_block(sections["test"], language, last=True)
     tests, setup = split_tests(tests_code, language)
     if not solution or not tests:
         return None
@@ -207,7 +208,7 @@ class SelfCorrectingSynthesis(FunnelMixin, PipelineStep):
         answers = [texts[0] for texts in self.generator.generate(conversations, n=1)]
         parsed = [parse_answer(a, lang) for a, lang in zip(answers, languages, strict=True)]
         to_run = [i for i, p in enumerate(parsed) if p is not None]
-        runs = run_tests(
+        runs = score_tests(
             [parsed[i].solution for i in to_run],
             [
                 CodeTests(languages[i], parsed[i].tests, parsed[i].setup, timeout_s=self.config.timeout_s)
@@ -436,8 +437,8 @@ class OnPolicyPairs(FunnelMixin, PipelineStep):
             for i, _ in candidates
         ]
         languages = [seeds[i].get("language", "python") for i, _ in candidates]
-        runs = run_tests(
-            [extract_code(t, lang) for (_, t), lang in zip(candidates, languages, strict=True)],
+        runs = score_tests(
+            [extract_code_block(t, lang, last=True) for (_, t), lang in zip(candidates, languages, strict=True)],
             specs,
             workers=self.config.sandbox_workers,
         )
