@@ -371,8 +371,8 @@ def test_chained_snapshots_and_learnt_tokens_match_reading_git(tmp_path):
     learnt = 0
     try:
         for parent_doc, doc in zip(docs, docs[1:], strict=False):
-            if doc.metadata["parents"] != [parent_doc.metadata["commit"]] or not parent_doc.metadata["parents"]:
-                continue
+            if doc.metadata["parents"] != [parent_doc.metadata["commit"]] or len(parent_doc.metadata["parents"]) != 1:
+                continue  # chaining applies a commit's changes to its one parent: no root, no merge (never chained)
             parent_snapshot = state._read_snapshots([parent_doc])[0]
             chained = apply_changes(parent_snapshot, parent_doc.metadata["changes"])
             assert chained == state._read_snapshots([doc])[0], doc.metadata["commit"]
