@@ -204,6 +204,7 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--config", default=None)
     known, _ = probe.parse_known_args(argv)
+    accumulated: dict[str, Any] = {}  # extend/append flags: a value on the command line replaces the file's
     if known.config:
         try:
             with open(known.config) as handle:
@@ -222,8 +223,15 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None
             if action.nargs in ("+", "*") and not isinstance(value, list):
                 value = [value]
             action.required = False  # given by the file
-            action.default = value
-    return parser.parse_args(argv)
+            if isinstance(action, (argparse._AppendAction, argparse._ExtendAction)):
+                accumulated[key], action.default = value, None
+            else:
+                action.default = value
+    args = parser.parse_args(argv)
+    for key, value in accumulated.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def add_stage_arguments(

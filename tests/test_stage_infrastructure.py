@@ -127,6 +127,8 @@ def test_stage_config_yaml_gives_values_and_the_command_line_wins(tmp_path: Path
     overridden = parse_args(["--config", str(recipe), "--output", str(tmp_path), "--max-size-bytes", "5000"])
     assert overridden.output_dir == str(tmp_path) and overridden.guard.max_size_bytes == 5000
     assert overridden.inputs == ["eval"]
+    # --input extends a list: given on the command line, it replaces the recipe's inputs instead of adding to them
+    assert parse_args(["--config", str(recipe), "--input", "a", "--input", "b"]).inputs == ["a", "b"]
 
 
 def test_stage_config_yaml_errors_are_one_line(tmp_path: Path, capsys) -> None:
