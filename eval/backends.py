@@ -19,6 +19,7 @@ from lighteval.models.abstract_model import LightevalModel, ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 
+from datatrove_pipelines.openai_api import api_url
 from eval.lighteval_adapter import (
     NoCache,
     chat_messages,
@@ -116,9 +117,7 @@ class OpenAICompatibleModel(_NoModel):
         max_length: int = 32768,
     ):
         super().__init__(model)
-        self.base_url = base_url.rstrip("/")
-        if not self.base_url.endswith("/v1"):
-            self.base_url += "/v1"
+        self.base_url = api_url(base_url)  # with or without /v1, as every client here (datatrove_pipelines.openai_api)
         self.model = model
         self.temperature = temperature
         self.top_p = top_p
@@ -132,13 +131,15 @@ class OpenAICompatibleModel(_NoModel):
 
     def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.base_url}/{route}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            api_url(self.base_url, route), data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
-            raise RuntimeError(f"{self.base_url}/{route}: HTTP {error.code}: {error.read()[:500]!r}") from error
+            raise RuntimeError(
+                f"{api_url(self.base_url, route)}: HTTP {error.code}: {error.read()[:500]!r}"
+            ) from error
 
     def _generate(self, doc: Doc) -> ModelResponse:
         common = {

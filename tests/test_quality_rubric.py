@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from datatrove.data import Document
 
-from datatrove_pipelines.quality.annotate import StratifiedSample, normalize_base_url
+from datatrove_pipelines.openai_api import api_root
+from datatrove_pipelines.quality.annotate import StratifiedSample
 from datatrove_pipelines.quality.distribution import ScoreHistogram, is_below, round_score
 from datatrove_pipelines.quality.rubric import (
     build_prompt,
@@ -186,8 +187,8 @@ def test_each_task_takes_its_share_of_the_quota():
 
 
 def test_base_url_accepts_both_forms():
-    assert normalize_base_url("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000"
-    assert normalize_base_url("https://api.example.com") == "https://api.example.com"
+    assert api_root("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000"
+    assert api_root("https://api.example.com") == "https://api.example.com"
 
 
 # --------------------------------------------------------------------------------------------------------------------

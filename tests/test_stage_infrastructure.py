@@ -279,3 +279,15 @@ def test_template_identifiers_match_the_3_11_method(text: str) -> None:
     from datatrove_pipelines.writers import template_identifiers
 
     assert template_identifiers(Template(text)) == set(Template(text).get_identifiers())
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["http://127.0.0.1:8000", "http://127.0.0.1:8000/", "http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/"],
+)
+def test_openai_base_urls_with_or_without_v1_name_the_same_routes(given: str) -> None:
+    from datatrove_pipelines.openai_api import api_root, api_url
+
+    assert api_root(given) == "http://127.0.0.1:8000"
+    assert api_url(given, "chat/completions") == "http://127.0.0.1:8000/v1/chat/completions"
+    assert api_url(given) == "http://127.0.0.1:8000/v1"

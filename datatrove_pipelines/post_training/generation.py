@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from datatrove_pipelines.openai_api import api_url
+
 Messages = list[dict[str, str]]
 
 
@@ -44,7 +46,7 @@ class EndpointGenerator:
         self.config = config
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.base_url.rstrip("/") + "/chat/completions"
+        url = api_url(self.config.base_url, "chat/completions")
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.config.api_key_env)
         if key:

@@ -41,6 +41,7 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove_pipelines.code_readers import READ_STEP, FaultTolerantJsonlReader
 from datatrove_pipelines.funnel import REASON_KEY, FunnelMixin, document_bytes
 from datatrove_pipelines.languages import resolve_language
+from datatrove_pipelines.openai_api import api_root, api_url
 from datatrove_pipelines.quality.rubric import (
     DEFAULT_MAX_CONTENT_CHARS,
     EXPECTED_MODE_ANSWER_PREFIX,
@@ -127,12 +128,6 @@ class StratifiedSample(FunnelMixin, PipelineStep):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def normalize_base_url(url: str) -> str:
-    """The server root without a trailing ``/v1`` (users paste either form)."""
-    root = url.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
-
-
 class OpenAIEndpoint(EndpointServer):
     """datatrove's EndpointServer with one URL convention for local and remote servers.
 
@@ -142,7 +137,7 @@ class OpenAIEndpoint(EndpointServer):
     """
 
     def __init__(self, config: InferenceConfig, rank: int):
-        self._root = normalize_base_url(config.endpoint_url or "")
+        self._root = api_root(config.endpoint_url or "")
         config.endpoint_url = self._root + "/v1"
         super().__init__(config, rank)
 
@@ -518,7 +513,7 @@ def check_endpoint(base_url: str, api_key: str | None = None, attempts: int = 3,
 
     import httpx
 
-    url = normalize_base_url(base_url) + "/v1/models"
+    url = api_url(base_url, "models")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     problem = ""
     for attempt in range(attempts):
