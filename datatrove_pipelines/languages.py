@@ -63,7 +63,7 @@ LANGUAGE_SPECS: tuple[LanguageSpec, ...] = (
     _spec("Bluespec", ".bsv"),
     _spec("C", ".c .h", grammar="c"),
     _spec("C#", ".cs .csx", grammar="csharp", aliases=("csharp", "c-sharp")),
-    _spec("C++", ".cpp .cc .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl", grammar="cpp", aliases=("cpp", "cc"), key="cpp"),
+    _spec("C++", ".cpp .cc .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl", grammar="cpp", aliases=("cpp", "cc", "cxx"), key="cpp"),
     _spec("CMake", ".cmake", "CMakeLists.txt", grammar="cmake"),
     _spec("CSS", ".css", grammar="css"),
     _spec("Clojure", ".clj .cljs .cljc .edn", grammar="clojure"),

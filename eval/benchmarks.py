@@ -21,19 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datatrove_pipelines.languages import language_key
+
 BENCHMARKS_DIR_ENV = "SEED_CODER_BENCHMARKS_DIR"
 
 MULTIPL_E_LANGUAGES = ("cpp", "java", "js", "ts", "go", "rs", "sh")
 # MultiPL-E's short language names -> the sandbox's language names.
-MULTIPL_E_SANDBOX_LANGUAGE = {
-    "cpp": "cpp",
-    "java": "java",
-    "js": "javascript",
-    "ts": "typescript",
-    "go": "go",
-    "rs": "rust",
-    "sh": "bash",
-}
 
 
 @dataclass
@@ -124,7 +117,7 @@ def _multipl_e(record: dict[str, Any], name: str) -> Problem:
     return Problem(
         task_id=record.get("task_id") or record["name"],
         benchmark=name,
-        language=MULTIPL_E_SANDBOX_LANGUAGE.get(short, short),
+        language=language_key(short) or short,  # MultiPL-E's "rs" -> "rust" (datatrove_pipelines.languages)
         prompt=record["prompt"],
         test=record.get("tests") or record.get("test", ""),
         raw=record,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 
+from datatrove_pipelines.languages import language_aliases, language_spec
 from eval.benchmarks import Problem
 
 # Where a base model's continuation of one function ends (the HumanEval/Codex convention for Python; MultiPL-E's own
@@ -26,28 +27,6 @@ MULTIPL_E_DEFAULT_STOP_SEQUENCES = {
 }
 MBPP_STOP_SEQUENCES = ('\n"""', "\nassert ", "\nif __name__", "\nprint(", "\n# Test", "\n```")
 CRUXEVAL_STOP_SEQUENCES = ("[/ANSWER]", "\n[/PYTHON]", "\nassert ")
-
-# Language names as a chat prompt and a code fence spell them.
-FENCE_LANGUAGE = {
-    "python": "python",
-    "cpp": "cpp",
-    "java": "java",
-    "javascript": "javascript",
-    "typescript": "typescript",
-    "go": "go",
-    "rust": "rust",
-    "bash": "bash",
-}
-DISPLAY_LANGUAGE = {
-    "python": "Python",
-    "cpp": "C++",
-    "java": "Java",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "go": "Go",
-    "rust": "Rust",
-    "bash": "Bash",
-}
 
 
 def stop_sequences(problem: Problem) -> tuple[str, ...]:
@@ -88,8 +67,9 @@ def base_prompt(problem: Problem) -> str:
 
 def instruct_prompt(problem: Problem) -> str:
     """A chat request that asks for one self-contained code block."""
-    language = DISPLAY_LANGUAGE.get(problem.language, problem.language)
-    fence = FENCE_LANGUAGE.get(problem.language, problem.language)
+    spec = language_spec(problem.language)  # names live in datatrove_pipelines.languages
+    language = spec.prompt_name if spec else problem.language
+    fence = problem.language
     if problem.benchmark.startswith("mbpp"):
         return (
             f"{mbpp_description(problem)}\nYour code should pass this test:\n{mbpp_first_test(problem)}\n\n"
@@ -117,14 +97,7 @@ def extract_code_block(text: str, language: str | None = None, last: bool = Fals
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     if not blocks:
         return text
-    wanted = {FENCE_LANGUAGE.get(language or "", language or ""), language or ""}
-    wanted |= {"py", "python3"} if language == "python" else set()
-    wanted |= {"c++", "cc", "cxx"} if language == "cpp" else set()
-    wanted |= {"js", "node"} if language == "javascript" else set()
-    wanted |= {"ts"} if language == "typescript" else set()
-    wanted |= {"rs"} if language == "rust" else set()
-    wanted |= {"golang"} if language == "go" else set()
-    wanted |= {"sh", "shell"} if language == "bash" else set()
+    wanted = language_aliases(language) | {language or ""}  # every fence tag of the language ("c++", "py", "sh")
     tagged = [body for lang, body in blocks if lang in wanted]
     chosen = tagged or [body for _, body in blocks]
     return chosen[-1] if last else chosen[0]

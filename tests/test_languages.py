@@ -132,18 +132,19 @@ def test_every_key_and_alias_names_one_language():
         assert spec.key == spec.key.lower() and " " not in spec.key
 
 
-def test_eval_tables_agree_while_they_still_exist():
-    """eval/ keeps its own copies until it imports this module; as long as they exist they must agree with it."""
-    sandbox = pytest.importorskip("eval.sandbox.languages")
-    for alias, key in getattr(sandbox, "ALIASES", {}).items():
-        assert language_key(alias) == key, alias
-    for key in getattr(sandbox, "LANGUAGES", ()):
+def test_eval_has_no_language_tables_of_its_own():
+    """eval/ resolves language names through this module (one home): no alias or display tables of its own, and
+    what it derives agrees with the home."""
+    from eval import benchmarks, prompts
+    from eval.sandbox import languages as sandbox
+
+    for module, table in ((sandbox, "ALIASES"), (benchmarks, "MULTIPL_E_SANDBOX_LANGUAGE")):
+        assert not hasattr(module, table), f"{module.__name__}.{table} restates datatrove_pipelines.languages"
+    for table in ("DISPLAY_LANGUAGE", "FENCE_LANGUAGE"):
+        assert not hasattr(prompts, table), f"eval.prompts.{table} restates datatrove_pipelines.languages"
+    for key in sandbox.LANGUAGES:
         assert language_key(key) == key
-    benchmarks = pytest.importorskip("eval.benchmarks")
-    for short, key in getattr(benchmarks, "MULTIPL_E_SANDBOX_LANGUAGE", {}).items():
-        assert language_key(short) == key
-    prompts = pytest.importorskip("eval.prompts")
-    for key, prompt_name in getattr(prompts, "DISPLAY_LANGUAGE", {}).items():
-        assert language_spec(key).prompt_name == prompt_name
-    for key, fence in getattr(prompts, "FENCE_LANGUAGE", {}).items():
-        assert language_key(fence) == key
+        for alias in language_aliases(key):
+            assert sandbox.normalize_language(alias) == key
+            fenced = f"```{alias}\nthe {key} code\n```"
+            assert prompts.extract_code_block("```text\nnot code\n```\n" + fenced, key) == f"the {key} code\n"
