@@ -42,7 +42,7 @@ from datatrove_pipelines.decontamination import BenchmarkNGramIndex, Decontamina
 from datatrove_pipelines.executors import ExecutorConfig  # noqa: E402
 from datatrove_pipelines.languages import grammar_for, resolve_language  # noqa: E402
 from eval.benchmarks import local_benchmarks_dir  # noqa: E402
-from recipes.demo import stdlib_python_files  # noqa: E402
+from recipes.local_code import stdlib_relative_files  # noqa: E402
 
 
 def baseline(root: Path) -> tuple[int, float, float, dict]:
@@ -160,7 +160,7 @@ def main() -> None:
         print("note: no local benchmark copies: decontamination is skipped in this measurement")
     with tempfile.TemporaryDirectory(prefix="bench-code-files-") as scratch:
         root = Path(scratch) / "repos"
-        files = stdlib_python_files(int(args.limit_mb * 1e6)) if args.corpus == "stdlib" else small_files(args)
+        files = stdlib_relative_files(int(args.limit_mb * 1e6)) if args.corpus == "stdlib" else small_files(args)
         for source, relative in files:
             target = root / ("cpython" if args.corpus == "stdlib" else "site-packages") / relative
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -36,12 +36,6 @@ from recipes import local_code
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def stdlib_python_files(limit_bytes: int | None = None) -> list[tuple[Path, str]]:
-    """(absolute path, path relative to the stdlib) of the stdlib's .py files."""
-    root = local_code.stdlib_root()
-    return [(path, str(path.relative_to(root))) for path in local_code.stdlib_python_files(limit_bytes=limit_bytes)]
-
-
 def c_headers(limit: int = 40) -> list[tuple[Path, str]]:
     include = Path(sysconfig.get_paths()["include"])
     headers = sorted(include.glob("*.h"))[:limit] if include.is_dir() else []
@@ -93,7 +87,7 @@ def build_demo_input(root: Path, limit_bytes: int | None) -> Path:
     """``root/repos/{cpython-stdlib,planted}``: copies, so the demo never depends on the installation's layout."""
     repos = root / "repos"
     stdlib_repo = repos / "cpython-stdlib"
-    files = stdlib_python_files(limit_bytes) + c_headers()
+    files = local_code.stdlib_relative_files(limit_bytes) + c_headers()
     for source, relative in files:
         target = stdlib_repo / relative
         target.parent.mkdir(parents=True, exist_ok=True)

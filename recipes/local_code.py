@@ -27,3 +27,9 @@ def stdlib_python_files(limit_files: int | None = None, limit_bytes: int | None 
         ):
             break
     return files
+
+
+def stdlib_relative_files(limit_bytes: int | None = None) -> list[tuple[Path, str]]:
+    """(absolute path, path relative to the stdlib) of the stdlib's .py files: what a copy of the tree needs."""
+    root = stdlib_root()
+    return [(path, str(path.relative_to(root))) for path in stdlib_python_files(limit_bytes=limit_bytes)]
