@@ -21,6 +21,7 @@ import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field
 
+from datatrove_pipelines.fasttext_training import train_supervised
 from datatrove_pipelines.quality.scorer import fasttext_text
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__other"
@@ -150,16 +151,14 @@ def is_target(candidate: Candidate, cutoffs: dict[str, float], config: HighQuali
 
 
 def _train(lines: list[str], config: HighQualityConfig, round_index: int):
-    import fasttext
-
     rng = random.Random(config.seed * 1000 + round_index)
     rng.shuffle(lines)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
         path = handle.name
     try:
-        return fasttext.train_supervised(
-            input=path,
+        model, _ = train_supervised(
+            path,
             epoch=config.epochs,
             lr=config.lr,
             dim=config.dim,
@@ -169,6 +168,7 @@ def _train(lines: list[str], config: HighQualityConfig, round_index: int):
             seed=config.seed,
             verbose=0,
         )
+        return model
     finally:
         os.unlink(path)
 

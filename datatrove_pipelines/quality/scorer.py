@@ -38,6 +38,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from datatrove_pipelines.fasttext_training import train_supervised
 from datatrove_pipelines.quality.distribution import ScoreHistogram, round_score
 from datatrove_pipelines.quality.rubric import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -434,7 +435,6 @@ class FastTextScorer:
 
 
 def _train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: Path) -> FastTextScorer:
-    import fasttext
 
     bins = parse_bins(config.fasttext_bins)
     bin_of = {rating: index for index, group in enumerate(bins) for rating in group}
@@ -454,26 +454,18 @@ def _train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: 
         train_file = handle.name
     buckets = config.fasttext_buckets or fasttext_bucket_count(len(ngrams))
     try:
-        lr = config.fasttext_lr
-        for attempt in range(4):
-            try:
-                model = fasttext.train_supervised(
-                    input=train_file,
-                    epoch=config.fasttext_epochs,
-                    lr=lr,
-                    dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
-                    wordNgrams=config.fasttext_word_ngrams,
-                    bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
-                    minCount=1,
-                    thread=max(1, min(4, os.cpu_count() or 1)),
-                    seed=config.seed,
-                    verbose=0,
-                )
-                break
-            except RuntimeError as error:  # diverged (lock-free threads, shared n-gram buckets): a smaller step
-                if "NaN" not in str(error) or attempt == 3:
-                    raise
-                lr /= 2
+        model, _ = train_supervised(
+            train_file,
+            epoch=config.fasttext_epochs,
+            lr=config.fasttext_lr,
+            dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
+            wordNgrams=config.fasttext_word_ngrams,
+            bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
+            minCount=1,
+            thread=max(1, min(4, os.cpu_count() or 1)),
+            seed=config.seed,
+            verbose=0,
+        )
     finally:
         os.unlink(train_file)
     model.save_model(str(output / "model.bin"))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from datatrove_pipelines.fasttext_training import train_supervised
 from datatrove_pipelines.funnel import FunnelFilter
 
 CODE_LABEL = "__label__code"
@@ -67,9 +68,6 @@ class FastTextSettings:
 
 def train_fasttext(examples: list[tuple[str, int]], settings: FastTextSettings, path: str):
     """Train on (page text, label) pairs; saves the model to ``path`` and returns it."""
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *args, **kwargs: None  # the "load_model" warning on every load
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", suffix=".txt", delete=False, dir=os.path.dirname(os.path.abspath(path))
@@ -78,8 +76,8 @@ def train_fasttext(examples: list[tuple[str, int]], settings: FastTextSettings, 
             handle.write(f"{CODE_LABEL if label else OTHER_LABEL} {fasttext_text(text)}\n")
         train_file = handle.name
     try:
-        model = fasttext.train_supervised(
-            input=train_file,
+        model, _ = train_supervised(
+            train_file,
             dim=settings.dim,
             epoch=settings.epoch,
             lr=settings.lr,

@@ -1,0 +1,52 @@
+"""The one fastText training entry point: dim >= 100 enforced, a diverged run retried."""
+
+from __future__ import annotations
+
+import pytest
+
+from datatrove_pipelines import fasttext_training
+from datatrove_pipelines.fasttext_training import train_supervised
+
+LINES = [f"__label__{'a' if i % 2 else 'b'} word{i % 7} other{i % 5} " + "x " * (i % 13) for i in range(500)]
+PARAMS = {"dim": 100, "epoch": 5, "thread": 1, "seed": 0, "verbose": 0}
+
+
+@pytest.fixture
+def train_file(tmp_path) -> str:
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(LINES) + "\n")
+    return str(path)
+
+
+def test_trains_a_real_model(train_file: str) -> None:
+    model, lr = train_supervised(train_file, lr=0.5, wordNgrams=2, bucket=100_000, **PARAMS)
+    assert lr in (0.5, 0.25, 0.125)
+    labels, _ = model.predict("word1 other1")
+    assert labels[0] in ("__label__a", "__label__b")
+
+
+def test_a_setting_that_always_diverges_raises_after_every_attempt_and_small_dims_are_refused(train_file) -> None:
+    # this build diverges on every run without word n-gram buckets (measured): each attempt fails, the error surfaces
+    with pytest.raises(RuntimeError, match="NaN"):
+        train_supervised(train_file, lr=0.5, attempts=3, wordNgrams=1, bucket=0, **PARAMS)
+    with pytest.raises(ValueError, match="dim must be >= 100"):
+        train_supervised(train_file, lr=0.1, **{**PARAMS, "dim": 50})
+
+
+def test_an_occasional_divergence_is_retried_same_rate_then_half(train_file: str, monkeypatch) -> None:
+    """STAND-IN for fastText's occasional NaN, which cannot be produced on demand: a trainer that fails its first two
+    runs with fastText's error, then returns a marker object."""
+    import fasttext
+
+    rates: list[float] = []
+    trained = object()
+
+    def flaky(**kwargs):
+        rates.append(kwargs["lr"])
+        if len(rates) <= 2:
+            raise RuntimeError("Encountered NaN.")
+        return trained
+
+    monkeypatch.setattr(fasttext, "train_supervised", flaky)
+    model, lr = fasttext_training.train_supervised(train_file, lr=0.4, wordNgrams=2, bucket=1000, **PARAMS)
+    assert rates == [0.4, 0.4, 0.2] and lr == 0.2 and model is trained
