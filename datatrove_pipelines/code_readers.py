@@ -106,14 +106,16 @@ def list_source_files(root: str, follow_symlinks: bool = True) -> Iterator[tuple
             yield root_path.resolve().name, name, str(root_path / name), None
     for repo in entries:
         if (root_path / repo).is_dir() and repo not in SKIPPED_DIRECTORIES:
-            for rel, issue in _walk(root_path / repo, follow_symlinks):
-                yield repo, rel, str(root_path / repo / rel), issue
+            # str(root_path / repo / rel) with one Path per repository, not per file (rel: "/"-joined names)
+            repo_dir = str(root_path / repo)
+            for rel, issue in _walk(repo_dir, follow_symlinks):
+                yield repo, rel, f"{repo_dir}{os.sep}{rel}", issue
 
 
-def _walk(repo_dir: Path, follow_symlinks: bool) -> Iterator[tuple[str, str | None]]:
+def _walk(repo_dir: str | Path, follow_symlinks: bool) -> Iterator[tuple[str, str | None]]:
     """Depth-first, sorted walk that detects directory-symlink loops by the real paths on the current branch."""
 
-    def visit(directory: Path, relative: str, ancestors: frozenset[str]) -> Iterator[tuple[str, str | None]]:
+    def visit(directory: str, relative: str, ancestors: frozenset[str]) -> Iterator[tuple[str, str | None]]:
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError:
@@ -132,13 +134,13 @@ def _walk(repo_dir: Path, follow_symlinks: bool) -> Iterator[tuple[str, str | No
                 if real in ancestors:
                     yield rel, "symlink_loop"
                     continue
-                yield from visit(Path(entry.path), rel, ancestors | {real})
+                yield from visit(entry.path, rel, ancestors | {real})
             elif entry.is_symlink() and not follow_symlinks:
                 continue
             else:
                 yield rel, None
 
-    yield from visit(repo_dir, "", frozenset({os.path.realpath(repo_dir)}))
+    yield from visit(os.fspath(repo_dir), "", frozenset({os.path.realpath(repo_dir)}))
 
 
 def read_source_file(file_path: str, max_size_bytes: int) -> tuple[bytes | None, int, str | None]:
