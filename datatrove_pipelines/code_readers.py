@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, ParquetReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from datatrove_pipelines.funnel import FunnelMixin, StatsBuffer
+from datatrove_pipelines.funnel import FunnelMixin, StatsBuffer, document_bytes
 from datatrove_pipelines.languages import resolve_language
 
 READ_ISSUE_KEY = "read_issue"
@@ -105,14 +106,16 @@ def list_source_files(root: str, follow_symlinks: bool = True) -> Iterator[tuple
             yield root_path.resolve().name, name, str(root_path / name), None
     for repo in entries:
         if (root_path / repo).is_dir() and repo not in SKIPPED_DIRECTORIES:
-            for rel, issue in _walk(root_path / repo, follow_symlinks):
-                yield repo, rel, str(root_path / repo / rel), issue
+            # str(root_path / repo / rel) with one Path per repository, not per file (rel: "/"-joined names)
+            repo_dir = str(root_path / repo)
+            for rel, issue in _walk(repo_dir, follow_symlinks):
+                yield repo, rel, f"{repo_dir}{os.sep}{rel}", issue
 
 
-def _walk(repo_dir: Path, follow_symlinks: bool) -> Iterator[tuple[str, str | None]]:
+def _walk(repo_dir: str | Path, follow_symlinks: bool) -> Iterator[tuple[str, str | None]]:
     """Depth-first, sorted walk that detects directory-symlink loops by the real paths on the current branch."""
 
-    def visit(directory: Path, relative: str, ancestors: frozenset[str]) -> Iterator[tuple[str, str | None]]:
+    def visit(directory: str, relative: str, ancestors: frozenset[str]) -> Iterator[tuple[str, str | None]]:
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError:
@@ -131,13 +134,13 @@ def _walk(repo_dir: Path, follow_symlinks: bool) -> Iterator[tuple[str, str | No
                 if real in ancestors:
                     yield rel, "symlink_loop"
                     continue
-                yield from visit(Path(entry.path), rel, ancestors | {real})
+                yield from visit(entry.path, rel, ancestors | {real})
             elif entry.is_symlink() and not follow_symlinks:
                 continue
             else:
                 yield rel, None
 
-    yield from visit(repo_dir, "", frozenset({os.path.realpath(repo_dir)}))
+    yield from visit(os.fspath(repo_dir), "", frozenset({os.path.realpath(repo_dir)}))
 
 
 def read_source_file(file_path: str, max_size_bytes: int) -> tuple[bytes | None, int, str | None]:
@@ -178,25 +181,40 @@ class SourceTreeReader(FunnelMixin, PipelineStep):
         if data:
             yield from data
         buffer = self._stats_buffer = StatsBuffer(self)
+        # per document: one "documents" stat, one ``in`` and one ``kept`` of the funnel (every file is a document),
+        # the read time; the sizes wait in a list and go into the buffer as a chunk before each flush
+        docs_in, bytes_in = self._keys("in")
+        docs_kept, bytes_kept = self._keys("kept")
+        sizes: list[int] = []
+        clock = time.perf_counter
+
+        def flush() -> None:
+            if sizes:
+                buffer.count("documents", len(sizes))
+                for docs_key, bytes_key in ((docs_in, bytes_in), (docs_kept, bytes_kept)):
+                    buffer.count(docs_key, len(sizes))
+                    buffer.extend(bytes_key, sizes)
+                sizes.clear()
+            buffer.flush()
+
         try:
             for index, (repo, rel, file_path, issue) in enumerate(
                 list_source_files(self.input_dir, self.config.follow_symlinks)
             ):
                 if index % world_size != rank:
                     continue
-                with self.track_time():
-                    raw, size = None, 0
-                    if issue is None:
-                        raw, size, issue = read_source_file(file_path, self.config.max_size_bytes)
-                    document = make_document(repo, rel, raw, size, issue)
-                self.stat_update("documents")
-                self.funnel_in(document)
-                self.funnel_keep(document)
+                start = clock()
+                raw, size = None, 0
+                if issue is None:
+                    raw, size, issue = read_source_file(file_path, self.config.max_size_bytes)
+                document = make_document(repo, rel, raw, size, issue)
+                buffer.time(clock() - start)
+                sizes.append(document_bytes(document))
                 if index % StatsBuffer.FLUSH_EVERY == 0:
-                    buffer.flush()
+                    flush()
                 yield document
         finally:
-            buffer.flush()
+            flush()
             self._stats_buffer = None
 
 

@@ -53,8 +53,21 @@ def merge_values(metric: MetricStats, values: list[float]) -> None:
     total = sum(values)  # in order, as the updates would add them (exact for the integer counters)
     mean = total / count
     variance = math.fsum((value - mean) ** 2 for value in values) / (count - 1) if count > 1 else 0.0
+    _merge_summary(metric, total, count, mean, variance, min(values), max(values))
+
+
+def merge_count(metric: MetricStats, count: int) -> None:
+    """``merge_values(metric, [1] * count)`` without the list: a document counter (every value 1) only needs how
+    many there were (total = n = count, mean 1.0, variance 0.0, min = max = 1)."""
+    if count:
+        _merge_summary(metric, count, count, count / count, 0.0, 1, 1)
+
+
+def _merge_summary(
+    metric: MetricStats, total: float, count: int, mean: float, variance: float, low: float, high: float
+) -> None:
     chunk = type(metric).from_dict(
-        {"total": total, "n": count, "mean": mean, "variance": variance, "min": min(values), "max": max(values)}
+        {"total": total, "n": count, "mean": mean, "variance": variance, "min": low, "max": high}
     )
     merged = MetricStats.__add__(metric, chunk)  # TimingStats.__add__ would count the chunk as another task
     for metric_field in dataclasses.fields(MetricStats):  # in place: the step's stats dict holds ``metric``
@@ -75,6 +88,7 @@ class StatsBuffer:
     def __init__(self, step: PipelineStep):
         self.step = step
         self.values: dict[str, list[float]] = {}
+        self.counts: dict[str, int] = {}  # counters whose every value is 1 (``count``), merged by ``merge_count``
         self.times: list[float] = []
 
     def add(self, key: str, value: float = 1) -> None:
@@ -83,11 +97,22 @@ class StatsBuffer:
             values = self.values[key] = []
         values.append(value)
 
+    def extend(self, key: str, values: list[float]) -> None:
+        """``add(key, value)`` for each of ``values``, in order."""
+        self.values.setdefault(key, []).extend(values)
+
+    def count(self, key: str, documents: int) -> None:
+        """``add(key)`` (value 1) ``documents`` times: the same merged stats, without a list of ones."""
+        self.counts[key] = self.counts.get(key, 0) + documents
+
     def time(self, seconds: float) -> None:
         self.times.append(seconds)
 
     def flush(self) -> None:
         metrics = self.step.stats.stats
+        for key, count in self.counts.items():
+            merge_count(metrics[key], count)
+        self.counts.clear()
         for key, values in self.values.items():
             merge_values(metrics[key], values)
             values.clear()
@@ -253,18 +278,27 @@ class FunnelFilter(FunnelMixin, PipelineStep):
         buffer = self._stats_buffer = StatsBuffer(self)
         docs_in, bytes_in = self._keys("in")
         docs_kept, bytes_kept = self._keys("kept")
+        sizes_in: list[int] = []  # this chunk's documents in and kept, moved into the buffer before each flush
+        sizes_kept: list[int] = []
+
+        def flush() -> None:
+            for docs_key, bytes_key, sizes in ((docs_in, bytes_in, sizes_in), (docs_kept, bytes_kept, sizes_kept)):
+                if sizes:
+                    buffer.count(docs_key, len(sizes))
+                    buffer.extend(bytes_key, sizes)
+                    sizes.clear()
+            buffer.flush()
+
         errors = documents = 0
         with writer_context as writer:
             try:
                 for documents, (doc, reason) in enumerate(self._decisions(data, buffer), start=1):
                     if documents % buffer.FLUSH_EVERY == 0:
-                        buffer.flush()
+                        flush()
                     size = document_bytes(doc)
-                    buffer.add(docs_in)
-                    buffer.add(bytes_in, size)
+                    sizes_in.append(size)
                     if reason is None:
-                        buffer.add(docs_kept)
-                        buffer.add(bytes_kept, size)
+                        sizes_kept.append(size)
                         yield doc
                     else:
                         self.funnel_exclude(doc, reason, writer, rank)
@@ -273,7 +307,7 @@ class FunnelFilter(FunnelMixin, PipelineStep):
                             self._check_error_limit(errors, documents)
                 self._check_error_limit(errors, documents)
             finally:  # also when the consumer stops early: the generator is closed and the counts still land
-                buffer.flush()
+                flush()
                 self._stats_buffer = None
 
 

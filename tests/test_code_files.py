@@ -440,3 +440,26 @@ def test_push_to_hub_uploads_card_stats_and_kept_files_only(run):
     assert sent["files"] == ["README.md", "kept/00000.jsonl.gz", "kept/00001.jsonl.gz", "stats.json"]
     with pytest.raises(FileNotFoundError, match="dataset card"):
         push_to_hub(Path(config.output_dir) / "kept", "org/x", api=api)
+
+
+def test_source_tree_listing_gives_the_pathlib_file_paths(tmp_path, monkeypatch):
+    """list_source_files builds each file path as a string (one Path per repository): the same paths as the plain
+    ``str(Path(root) / repo / rel)``, also for a root given with a trailing slash or as a relative ``./`` path, and
+    for nested, symlinked and top-level files."""
+    from datatrove_pipelines.code_readers import list_source_files
+
+    (tmp_path / "tree" / "repo" / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "repo" / "pkg" / "sub" / "deep.py").write_text("x = 1\n")
+    (tmp_path / "tree" / "repo" / "a.py").write_text("a = 1\n")
+    (tmp_path / "tree" / "other").mkdir()
+    (tmp_path / "tree" / "other" / "b.c").write_text("int b;\n")
+    (tmp_path / "tree" / "other" / "linked").symlink_to(tmp_path / "tree" / "repo" / "pkg")
+    (tmp_path / "tree" / "top.py").write_text("t = 1\n")
+    monkeypatch.chdir(tmp_path)
+    for root in (str(tmp_path / "tree"), str(tmp_path / "tree") + "/", "./tree", "tree//"):
+        listed = list(list_source_files(root))
+        assert len(listed) == 5
+        for repo, rel, file_path, issue in listed:
+            expected = str(Path(root) / rel) if repo == "tree" else str(Path(root) / repo / rel)
+            assert (file_path, issue) == (expected, None)
+            assert Path(file_path).is_file()

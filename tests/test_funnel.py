@@ -19,6 +19,8 @@ from datatrove_pipelines.funnel import (
     ErrorLimit,
     FunnelErrorLimitExceeded,
     FunnelFilter,
+    StatsBuffer,
+    merge_count,
     merge_values,
 )
 from datatrove_pipelines.stats import write_stats
@@ -204,3 +206,40 @@ def test_merge_values_is_datatrove_s_own_sum():
         for name in ("total", "mean", "variance"):
             assert getattr(merged, name) == pytest.approx(getattr(added, name), rel=1e-9)
         assert merged.to_dict().keys() == added.to_dict().keys()
+
+
+def test_merge_count_equals_merging_a_list_of_ones():
+    """``merge_count`` (a document counter without its list of ones) leaves exactly what ``merge_values`` of that
+    many ones leaves, into empty and non-empty stats; ``StatsBuffer.count``/``extend`` flush as ``add`` would."""
+    for kind in (MetricStats, TimingStats):
+        for start_values in ([], [1], [3.5, 7.25, 1]):
+            for count in (0, 1, 2, 4096):
+                by_count, by_list = kind(), kind()
+                merge_values(by_count, start_values)
+                merge_values(by_list, start_values)
+                merge_count(by_count, count)
+                merge_values(by_list, [1] * count)
+                assert by_count.to_dict() == by_list.to_dict()
+                assert (by_count.total, by_count.n, by_count.mean, by_count.variance) == (
+                    by_list.total,
+                    by_list.n,
+                    by_list.mean,
+                    by_list.variance,
+                )
+
+    class Step(FunnelFilter):
+        def check(self, doc):
+            return None
+
+    bulk, single = Step("bulk"), Step("single")
+    sizes = [5, 17, 3, 3, 900]
+    buffer = StatsBuffer(bulk)
+    buffer.count("docs", len(sizes))
+    buffer.extend("bytes", sizes)
+    buffer.flush()
+    reference = StatsBuffer(single)
+    for size in sizes:
+        reference.add("docs")
+        reference.add("bytes", size)
+    reference.flush()
+    assert bulk.stats.stats.to_dict() == single.stats.stats.to_dict()
