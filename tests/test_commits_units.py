@@ -428,3 +428,97 @@ def test_rank_batch_equals_rank_then_learn_on_project_history(tmp_path):
         batched.close()
         plain.close()
     assert compared >= 20
+
+
+def test_texts_rebuilt_from_patches_equal_git_blobs(tmp_path):
+    """``apply_patch_section`` (the text of a file after a commit, from its parent's text and the patch) against the
+    blob git stores, on edits that stress the hunk rules: first and last lines, the final newline removed and added,
+    a file emptied and refilled, CRLF lines, many hunks; plus the blob-id check that rejects a wrong result."""
+    import random
+
+    from datatrove_pipelines.commits.patches import apply_patch_section, git_blob_id
+
+    repo = tmp_path / "edits"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    rng = random.Random(7)
+    base = (STDLIB / "textwrap.py").read_text().splitlines(keepends=True)
+    versions = [
+        "".join(base),
+        "".join(base[1:]),  # first line removed
+        "".join(base[1:-1]) + base[-1].rstrip("\n"),  # last line removed and no final newline
+        "".join(base[1:-1]) + base[-1].rstrip("\n") + " # tail",  # the unterminated last line edited
+        "".join(base),  # the final newline back
+        "",  # emptied
+        "one line without newline",
+        "".join(base[:50]).replace("\n", "\r\n"),  # CRLF
+    ]
+    current = list(base)
+    for _ in range(12):  # scattered edits: many hunks per commit
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(current))
+            current[at : at + rng.randint(0, 3)] = [f"edited {rng.random()}\n"] * rng.randint(0, 2)
+        versions.append("".join(current))
+    for number, text in enumerate(versions):
+        (repo / "file.py").write_bytes(text.encode())
+        git(repo, "add", "file.py")
+        git(repo, "-c", "user.name=T", "-c", "user.email=t@e.org", "commit", "-q", "--allow-empty", "-m", f"v{number}")
+    commits = [commit for commit in stream_commits(str(repo)) if commit.parents]
+    checked = 0
+    for commit, (old, new) in zip(commits, zip(versions, versions[1:], strict=False), strict=True):
+        if old == new:
+            continue
+        section = commit.patch.decode() if isinstance(commit.patch, bytes) else commit.patch
+        rebuilt = apply_patch_section(old, section)
+        blob = git(repo, "rev-parse", f"{commit.sha}:file.py").strip()
+        assert rebuilt == new, commit.message
+        assert git_blob_id(rebuilt.encode()) == blob
+        checked += 1
+    assert checked >= 15
+    # a patch applied to a text it was not made from is refused (context mismatch) or caught by the blob id
+    wrong = apply_patch_section(versions[12], section)
+    assert wrong is None or git_blob_id(wrong.encode()) != blob
+    assert apply_patch_section("x\n", "diff --git a/f b/f\nBinary files a/f and b/f differ\n") is None
+
+
+def test_context_texts_from_patches_equal_reading_git_on_project_history(tmp_path):
+    """On this project's history: every file version ``RepositoryContext.texts`` rebuilds from remembered patches
+    (instead of reading it) equals the blob git returns, and most versions are rebuilt, not read."""
+    from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext, learnable_sections
+    from datatrove_pipelines.commits.git import inspect_repository
+    from datatrove_pipelines.commits.reader import commit_document
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    info = inspect_repository(str(clone))
+    trees: dict[str, str] = {}
+    docs = [commit_document(info, commit, trees) for commit in stream_commits(str(clone))]
+    state = RepositoryContext(str(clone), 20, ContextConfig())
+    reference = ObjectReader(str(clone))
+    rebuilt = read = 0
+    try:
+        for doc in docs:
+            if len(doc.metadata["parents"]) != 1:
+                continue
+            parent_snapshot = state._read_snapshots([doc])[0]
+            for path, new_blob, section in learnable_sections(doc):
+                old_blob = parent_snapshot[path]
+                state.texts([old_blob])  # the parent's version is known (read or rebuilt)
+                state.remember_patch(old_blob, new_blob, section)
+                asked: list[str] = []
+                plain_read_many = state.objects.read_many
+                state.objects.read_many = lambda shas, *rest, _asked=asked, _read=plain_read_many: (
+                    _asked.extend(shas) or _read(shas, *rest)
+                )
+                text = state.texts([new_blob])[new_blob]
+                state.objects.read_many = plain_read_many
+                rebuilt += not asked
+                read += bool(asked)
+                _, content = reference.read(new_blob)
+                expected = content.decode("utf-8", "replace")
+                if len(content) > state.config.index_max_bytes or b"\0" in content[:8192]:
+                    expected = None
+                assert text == expected, (doc.metadata["commit"], path)
+    finally:
+        state.close()
+        reference.close()
+    assert rebuilt >= 50 and rebuilt > read, (rebuilt, read)
