@@ -522,3 +522,20 @@ def test_context_texts_from_patches_equal_reading_git_on_project_history(tmp_pat
         state.close()
         reference.close()
     assert rebuilt >= 50 and rebuilt > read, (rebuilt, read)
+
+
+def test_stream_commits_same_records_whatever_the_read_size(tmp_path):
+    """The log stream is cut into records by a marker searched in the new data only: tiny reads (a marker split
+    across reads, a commit over many reads) give the same commits as one large read."""
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+
+    def records(chunk: int) -> list[tuple]:
+        return [
+            (c.sha, c.message, c.patch, [vars(f) for f in c.changes]) for c in stream_commits(str(clone), chunk=chunk)
+        ]
+
+    whole = records(1 << 24)
+    assert len(whole) > 50
+    for chunk in (5, 97, 4096):
+        assert records(chunk) == whole
