@@ -181,6 +181,30 @@ def test_apply_token_delta_equals_delta_tokens():
     assert reference_token_hash("bisect") in merged[0].tolist()
 
 
+def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
+    """Random line edits of real modules (tokens added, removed, gone to zero, new, none at all): the merge equals
+    the plain ``delta_tokens``."""
+    import random
+
+    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+
+    rng = random.Random(3)
+    texts = stdlib_texts()
+    for round_ in range(60):
+        lines = rng.choice(texts).splitlines()
+        removed = rng.sample(lines, rng.randint(0, min(len(lines), 8)))
+        added = rng.choice(texts).splitlines()[: rng.randint(0, 10)] + [f"brandNew{round_} token_{round_}"] * (
+            round_ % 2
+        )
+        section = "@@ -1 +1 @@\n" + "".join(f"-{line}\n" for line in removed) + "".join(f"+{line}\n" for line in added)
+        old = token_counts("f.py\n" + "\n".join(lines))
+        plus, minus = token_hashes_of_many(list(changed_lines(section)))
+        expected = delta_tokens(old, section)
+        merged = apply_token_delta(old, plus, minus)
+        assert merged[0].dtype == expected[0].dtype
+        assert merged[0].tolist() == expected[0].tolist() and merged[1].tolist() == expected[1].tolist()
+
+
 def test_token_hashes_of_many_equal_one_text_at_a_time():
     texts = ["parseHeader(x)", "", "HTTPServer\nline two", "é unicode_ident", "a", "trailingWord"] + stdlib_texts()
     for text, hashes in zip(texts, token_hashes_of_many(texts), strict=True):

@@ -436,12 +436,21 @@ def delta_tokens(old: Tokens, section: str) -> Tokens:
 
 def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Tokens:
     """``delta_tokens`` given the added and removed lines' token hashes: the few changed tokens are merged into the
-    sorted old counts by binary search instead of re-sorting the whole file's tokens."""
+    sorted old counts by binary search instead of re-sorting the whole file's tokens (it runs for every file every
+    commit modifies, so its numpy calls are few: one sort of the changed tokens, one merge instead of inserts)."""
     old_hashes, old_counts = old
-    changed, inverse = np.unique(np.concatenate([plus, minus]), return_inverse=True)
-    delta = np.bincount(
-        inverse, weights=np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]), minlength=len(changed)
-    )
+    changed = np.concatenate([plus, minus])
+    if not len(changed):
+        keep = old_counts > 0.5
+        return old_hashes[keep], old_counts[keep]
+    order = np.argsort(changed, kind="stable")
+    changed = changed[order]
+    first = np.empty(len(changed), dtype=bool)
+    first[0] = True
+    np.not_equal(changed[1:], changed[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    delta = np.add.reduceat(np.where(order < len(plus), 1.0, -1.0), starts)  # whole numbers: exact in any order
+    changed = changed[starts]
     at = np.searchsorted(old_hashes, changed)
     known = np.zeros(len(changed), dtype=bool)
     inside = at < len(old_hashes)
@@ -449,8 +458,19 @@ def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Token
     counts = old_counts.copy()
     counts[at[known]] += delta[known]
     new = ~known & (delta > 0.5)
-    hashes = np.insert(old_hashes, at[new], changed[new])
-    counts = np.insert(counts, at[new], delta[new])
+    if new.any():  # merge: the new tokens go before the old token at their binary-search position
+        slots = at[new] + np.arange(int(new.sum()))
+        is_new = np.zeros(len(old_hashes) + len(slots), dtype=bool)
+        is_new[slots] = True
+        hashes = np.empty(len(is_new), dtype=old_hashes.dtype)
+        hashes[slots] = changed[new]
+        hashes[~is_new] = old_hashes
+        merged = np.empty(len(is_new), dtype=counts.dtype)
+        merged[slots] = delta[new]
+        merged[~is_new] = counts
+        counts = merged
+    else:
+        hashes = old_hashes
     keep = counts > 0.5
     return hashes[keep], counts[keep]
 
