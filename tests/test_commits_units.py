@@ -258,6 +258,17 @@ def test_target_diff_drops_index_lines_only():
     assert target_diff(patch) == patch.replace("index 0123abc..4567def 100644\n", "")
 
 
+def test_render_tree_equals_the_plain_rendering():
+    """The listing cached per path set equals the one rendered afresh: fitting whole, collapsed, cut, empty."""
+    from datatrove_pipelines.commits.serialize import render_tree_plain
+
+    paths = sorted(f"{d}/{sub}/f{i}.py" for d in "abc" for sub in ("x", "y") for i in range(8)) + ["README.md"]
+    cases = [(paths, {"a/x/f1.py"}, limit) for limit in (5, 40, 60, 63, 64, 200)] + [([], set(), 10)]
+    cases += [(paths[:3], set(), 3), (paths[:3], set(), 10), (["a.py", "b/c.py"], set(), 2)]
+    for case_paths, focus, limit in cases * 2:  # twice: the second time from the cache
+        assert render_tree(case_paths, focus, limit) == render_tree_plain(case_paths, focus, limit)
+
+
 def test_tree_collapses_away_from_the_change():
     paths = [f"pkg{i}/mod{j}.py" for i in range(30) for j in range(20)] + ["README.md", "src/app/main.py"]
     tree = render_tree(paths, {"src/app/main.py"}, max_entries=60)
