@@ -181,6 +181,30 @@ def test_apply_token_delta_equals_delta_tokens():
     assert reference_token_hash("bisect") in merged[0].tolist()
 
 
+def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
+    """Random line edits of real modules (tokens added, removed, gone to zero, new, none at all): the merge equals
+    the plain ``delta_tokens``."""
+    import random
+
+    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+
+    rng = random.Random(3)
+    texts = stdlib_texts()
+    for round_ in range(60):
+        lines = rng.choice(texts).splitlines()
+        removed = rng.sample(lines, rng.randint(0, min(len(lines), 8)))
+        added = rng.choice(texts).splitlines()[: rng.randint(0, 10)] + [f"brandNew{round_} token_{round_}"] * (
+            round_ % 2
+        )
+        section = "@@ -1 +1 @@\n" + "".join(f"-{line}\n" for line in removed) + "".join(f"+{line}\n" for line in added)
+        old = token_counts("f.py\n" + "\n".join(lines))
+        plus, minus = token_hashes_of_many(list(changed_lines(section)))
+        expected = delta_tokens(old, section)
+        merged = apply_token_delta(old, plus, minus)
+        assert merged[0].dtype == expected[0].dtype
+        assert merged[0].tolist() == expected[0].tolist() and merged[1].tolist() == expected[1].tolist()
+
+
 def test_token_hashes_of_many_equal_one_text_at_a_time():
     texts = ["parseHeader(x)", "", "HTTPServer\nline two", "é unicode_ident", "a", "trailingWord"] + stdlib_texts()
     for text, hashes in zip(texts, token_hashes_of_many(texts), strict=True):
@@ -232,6 +256,17 @@ def test_target_diff_drops_index_lines_only():
         "diff --git a/x b/x\nindex 0123abc..4567def 100644\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-index 1..2\n+index 3..4\n"
     )
     assert target_diff(patch) == patch.replace("index 0123abc..4567def 100644\n", "")
+
+
+def test_render_tree_equals_the_plain_rendering():
+    """The listing cached per path set equals the one rendered afresh: fitting whole, collapsed, cut, empty."""
+    from datatrove_pipelines.commits.serialize import render_tree_plain
+
+    paths = sorted(f"{d}/{sub}/f{i}.py" for d in "abc" for sub in ("x", "y") for i in range(8)) + ["README.md"]
+    cases = [(paths, {"a/x/f1.py"}, limit) for limit in (5, 40, 60, 63, 64, 200)] + [([], set(), 10)]
+    cases += [(paths[:3], set(), 3), (paths[:3], set(), 10), (["a.py", "b/c.py"], set(), 2)]
+    for case_paths, focus, limit in cases * 2:  # twice: the second time from the cache
+        assert render_tree(case_paths, focus, limit) == render_tree_plain(case_paths, focus, limit)
 
 
 def test_tree_collapses_away_from_the_change():
@@ -428,3 +463,114 @@ def test_rank_batch_equals_rank_then_learn_on_project_history(tmp_path):
         batched.close()
         plain.close()
     assert compared >= 20
+
+
+def test_texts_rebuilt_from_patches_equal_git_blobs(tmp_path):
+    """``apply_patch_section`` (the text of a file after a commit, from its parent's text and the patch) against the
+    blob git stores, on edits that stress the hunk rules: first and last lines, the final newline removed and added,
+    a file emptied and refilled, CRLF lines, many hunks; plus the blob-id check that rejects a wrong result."""
+    import random
+
+    from datatrove_pipelines.commits.patches import apply_patch_section, git_blob_id
+
+    repo = tmp_path / "edits"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    rng = random.Random(7)
+    base = (STDLIB / "textwrap.py").read_text().splitlines(keepends=True)
+    versions = [
+        "".join(base),
+        "".join(base[1:]),  # first line removed
+        "".join(base[1:-1]) + base[-1].rstrip("\n"),  # last line removed and no final newline
+        "".join(base[1:-1]) + base[-1].rstrip("\n") + " # tail",  # the unterminated last line edited
+        "".join(base),  # the final newline back
+        "",  # emptied
+        "one line without newline",
+        "".join(base[:50]).replace("\n", "\r\n"),  # CRLF
+    ]
+    current = list(base)
+    for _ in range(12):  # scattered edits: many hunks per commit
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(current))
+            current[at : at + rng.randint(0, 3)] = [f"edited {rng.random()}\n"] * rng.randint(0, 2)
+        versions.append("".join(current))
+    for number, text in enumerate(versions):
+        (repo / "file.py").write_bytes(text.encode())
+        git(repo, "add", "file.py")
+        git(repo, "-c", "user.name=T", "-c", "user.email=t@e.org", "commit", "-q", "--allow-empty", "-m", f"v{number}")
+    commits = [commit for commit in stream_commits(str(repo)) if commit.parents]
+    checked = 0
+    for commit, (old, new) in zip(commits, zip(versions, versions[1:], strict=False), strict=True):
+        if old == new:
+            continue
+        section = commit.patch.decode() if isinstance(commit.patch, bytes) else commit.patch
+        rebuilt = apply_patch_section(old, section)
+        blob = git(repo, "rev-parse", f"{commit.sha}:file.py").strip()
+        assert rebuilt == new, commit.message
+        assert git_blob_id(rebuilt.encode()) == blob
+        checked += 1
+    assert checked >= 15
+    # a patch applied to a text it was not made from is refused (context mismatch) or caught by the blob id
+    wrong = apply_patch_section(versions[12], section)
+    assert wrong is None or git_blob_id(wrong.encode()) != blob
+    assert apply_patch_section("x\n", "diff --git a/f b/f\nBinary files a/f and b/f differ\n") is None
+
+
+def test_context_texts_from_patches_equal_reading_git_on_project_history(tmp_path):
+    """On this project's history: every file version ``RepositoryContext.texts`` rebuilds from remembered patches
+    (instead of reading it) equals the blob git returns, and most versions are rebuilt, not read."""
+    from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext, learnable_sections
+    from datatrove_pipelines.commits.git import inspect_repository
+    from datatrove_pipelines.commits.reader import commit_document
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    info = inspect_repository(str(clone))
+    trees: dict[str, str] = {}
+    docs = [commit_document(info, commit, trees) for commit in stream_commits(str(clone))]
+    state = RepositoryContext(str(clone), 20, ContextConfig())
+    reference = ObjectReader(str(clone))
+    rebuilt = read = 0
+    try:
+        for doc in docs:
+            if len(doc.metadata["parents"]) != 1:
+                continue
+            parent_snapshot = state._read_snapshots([doc])[0]
+            for path, new_blob, section in learnable_sections(doc):
+                old_blob = parent_snapshot[path]
+                state.texts([old_blob])  # the parent's version is known (read or rebuilt)
+                state.remember_patch(old_blob, new_blob, section)
+                asked: list[str] = []
+                plain_read_many = state.objects.read_many
+                state.objects.read_many = lambda shas, *rest, _asked=asked, _read=plain_read_many: (
+                    _asked.extend(shas) or _read(shas, *rest)
+                )
+                text = state.texts([new_blob])[new_blob]
+                state.objects.read_many = plain_read_many
+                rebuilt += not asked
+                read += bool(asked)
+                _, content = reference.read(new_blob)
+                expected = content.decode("utf-8", "replace")
+                if len(content) > state.config.index_max_bytes or b"\0" in content[:8192]:
+                    expected = None
+                assert text == expected, (doc.metadata["commit"], path)
+    finally:
+        state.close()
+        reference.close()
+    assert rebuilt >= 50 and rebuilt > read, (rebuilt, read)
+
+
+def test_stream_commits_same_records_whatever_the_read_size(tmp_path):
+    """The log stream is cut into records by a marker searched in the new data only: tiny reads (a marker split
+    across reads, a commit over many reads) give the same commits as one large read."""
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+
+    def records(chunk: int) -> list[tuple]:
+        return [
+            (c.sha, c.message, c.patch, [vars(f) for f in c.changes]) for c in stream_commits(str(clone), chunk=chunk)
+        ]
+
+    whole = records(1 << 24)
+    assert len(whole) > 50
+    for chunk in (5, 97, 4096):
+        assert records(chunk) == whole

@@ -21,6 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.commits.git import ObjectMissing, ObjectReader
+from datatrove_pipelines.commits.patches import apply_patch_section, git_blob_id
 from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     Tokens,
@@ -65,6 +66,10 @@ class RepositoryContext:
         self._readmes: dict[int, tuple[dict, str | None]] = {}
         self._texts: dict[str, str | None] = {}  # blob id -> text (None: binary, too large, unreadable)
         self._text_bytes = 0
+        self.hash_bytes = hash_bytes
+        # new blob id -> (old blob id, patch section): texts rebuilt from patches (``texts``) instead of read
+        self._recipes: dict[str, tuple[str, str]] = {}
+        self._recipe_bytes = 0
         self.index: SnapshotIndex | None = None
         self.index_builds = 0
         self._last_commit: str | None = None  # the last commit given a snapshot, its changes, its parent snapshot
@@ -81,15 +86,55 @@ class RepositoryContext:
             if self._text_bytes > self.MAX_CACHED_TEXT_BYTES:
                 self._texts.clear()
                 self._text_bytes = 0
+            missing = [blob for blob in missing if not self._text_from_patches(blob)]
             for blob, found in self.objects.read_many(missing).items():
-                text = None
-                if found is not None and found[0] == "blob":
-                    content = found[1]
-                    if len(content) <= self.config.index_max_bytes and b"\0" not in content[:8192]:
-                        text = content.decode("utf-8", "replace")
-                        self._text_bytes += len(content)
-                self._texts[blob] = text
+                self._store_text(blob, found[1] if found is not None and found[0] == "blob" else None)
         return {blob: self._texts.get(blob) for blob in blobs}
+
+    def _store_text(self, blob: str, content: bytes | None, decoded: str | None = None) -> None:
+        """Cache a blob's text (None: binary or too large); ``decoded``: ``content`` already decoded."""
+        text = None
+        if content is not None and len(content) <= self.config.index_max_bytes and b"\0" not in content[:8192]:
+            text = decoded if decoded is not None else content.decode("utf-8", "replace")
+            self._text_bytes += len(content)
+        self._texts[blob] = text
+
+    MAX_RECIPE_CHAIN = 64
+
+    def remember_patch(self, old_blob: str, new_blob: str, section: str) -> None:
+        """Note that ``new_blob`` is ``old_blob`` with a patch section applied (``texts`` may use it)."""
+        if new_blob in self._recipes or new_blob in self._texts or not old_blob:
+            return
+        if self._recipe_bytes > self.MAX_CACHED_TEXT_BYTES:
+            self._recipes.clear()
+            self._recipe_bytes = 0
+        self._recipes[new_blob] = (old_blob, section)
+        self._recipe_bytes += len(section)
+
+    def _text_from_patches(self, blob: str) -> bool:
+        """Rebuild a blob's text from a known older text and the patches since (``remember_patch``); True when the
+        rebuilt content has exactly the blob's id (stored as if read), False to read it from git."""
+        chain = [blob]
+        while chain[-1] not in self._texts:
+            recipe = self._recipes.get(chain[-1])
+            if recipe is None or len(chain) > self.MAX_RECIPE_CHAIN:
+                return False
+            chain.append(recipe[0])
+        text = self._texts[chain[-1]]
+        for new_blob in reversed(chain[:-1]):
+            if text is None or "\ufffd" in text:  # not the file's exact bytes: no patch can be checked on it
+                return False
+            text = apply_patch_section(text, self._recipes[new_blob][1])
+            if text is None:
+                return False
+            try:
+                content = text.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                return False
+            if git_blob_id(content, self.hash_bytes) != new_blob:
+                return False
+            self._store_text(new_blob, content, text)
+        return True
 
     def tokens_for(self, path: str, blob: str) -> Tokens | None:
         """Token counts of a file (its path's tokens, then its content's), cached by (path, blob id)."""
@@ -254,7 +299,9 @@ class RepositoryContext:
             text for sections in prepared.values() for _, _, section in sections for text in changed_lines(section)
         ]
         line_tokens = iter(token_hashes_of_many(lines))
-        for sections in prepared.values():
+        for i, sections in prepared.items():
+            for path, blob, section in sections:
+                self.remember_patch(snapshots[i].get(path, ""), blob, section)
             sections[:] = [(path, blob, (next(line_tokens), next(line_tokens))) for path, blob, _ in sections]
         groups: list[tuple[SnapshotIndex, list[int]]] = []
         for i in readable:
@@ -389,12 +436,21 @@ def delta_tokens(old: Tokens, section: str) -> Tokens:
 
 def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Tokens:
     """``delta_tokens`` given the added and removed lines' token hashes: the few changed tokens are merged into the
-    sorted old counts by binary search instead of re-sorting the whole file's tokens."""
+    sorted old counts by binary search instead of re-sorting the whole file's tokens (it runs for every file every
+    commit modifies, so its numpy calls are few: one sort of the changed tokens, one merge instead of inserts)."""
     old_hashes, old_counts = old
-    changed, inverse = np.unique(np.concatenate([plus, minus]), return_inverse=True)
-    delta = np.bincount(
-        inverse, weights=np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]), minlength=len(changed)
-    )
+    changed = np.concatenate([plus, minus])
+    if not len(changed):
+        keep = old_counts > 0.5
+        return old_hashes[keep], old_counts[keep]
+    order = np.argsort(changed, kind="stable")
+    changed = changed[order]
+    first = np.empty(len(changed), dtype=bool)
+    first[0] = True
+    np.not_equal(changed[1:], changed[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    delta = np.add.reduceat(np.where(order < len(plus), 1.0, -1.0), starts)  # whole numbers: exact in any order
+    changed = changed[starts]
     at = np.searchsorted(old_hashes, changed)
     known = np.zeros(len(changed), dtype=bool)
     inside = at < len(old_hashes)
@@ -402,8 +458,19 @@ def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Token
     counts = old_counts.copy()
     counts[at[known]] += delta[known]
     new = ~known & (delta > 0.5)
-    hashes = np.insert(old_hashes, at[new], changed[new])
-    counts = np.insert(counts, at[new], delta[new])
+    if new.any():  # merge: the new tokens go before the old token at their binary-search position
+        slots = at[new] + np.arange(int(new.sum()))
+        is_new = np.zeros(len(old_hashes) + len(slots), dtype=bool)
+        is_new[slots] = True
+        hashes = np.empty(len(is_new), dtype=old_hashes.dtype)
+        hashes[slots] = changed[new]
+        hashes[~is_new] = old_hashes
+        merged = np.empty(len(is_new), dtype=counts.dtype)
+        merged[slots] = delta[new]
+        merged[~is_new] = counts
+        counts = merged
+    else:
+        hashes = old_hashes
     keep = counts > 0.5
     return hashes[keep], counts[keep]
 

@@ -269,9 +269,11 @@ def stream_commits(
             data = process.stdout.read1(chunk)
             if not data:
                 break
+            searched = len(buffer) - len(COMMIT_MARKER) + 1  # no marker starts before this but the first one
             buffer += data
             start = buffer.find(COMMIT_MARKER)
-            end = buffer.find(COMMIT_MARKER, start + 1)
+            # a large commit arrives over many reads: search the new data only, not the whole growing buffer again
+            end = buffer.find(COMMIT_MARKER, max(start + 1, searched))
             if end == -1:
                 continue
             records = buffer[start + len(COMMIT_MARKER) :].split(COMMIT_MARKER)

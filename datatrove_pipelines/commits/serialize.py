@@ -175,7 +175,25 @@ def _directory_tree(paths: tuple[str, ...]) -> _Directory:
 
 def render_tree(paths: list[str], focus: set[str], max_entries: int) -> str:
     """An indented tree of ``paths``. Over ``max_entries`` lines, directories that hold none of the ``focus`` paths
-    are shown collapsed (``name/ (N files)``); still over, the listing stops with a count of what is left."""
+    are shown collapsed (``name/ (N files)``); still over, the listing stops with a count of what is left.
+    A listing that fits whole does not depend on ``focus``: it is rendered once per path set (consecutive commits
+    mostly share theirs); ``render_tree_plain`` is the reference."""
+    if len(paths) <= max_entries:
+        text, count = _whole_listing(tuple(paths))
+        if 0 < count <= max_entries:
+            return text
+    return render_tree_plain(paths, focus, max_entries)
+
+
+@lru_cache(maxsize=16)
+def _whole_listing(paths: tuple[str, ...]) -> tuple[str, int]:
+    """The uncollapsed listing of ``paths`` and its number of lines."""
+    text = render_tree_plain(list(paths), set(), max_entries=1 << 62)
+    return text, text.count("\n")
+
+
+def render_tree_plain(paths: list[str], focus: set[str], max_entries: int) -> str:
+    """``render_tree`` rendered afresh every time."""
     root = _directory_tree(tuple(paths))
     focus_dirs = {"/".join(path.split("/")[:i]) + "/" for path in focus for i in range(1, path.count("/") + 1)}
 
