@@ -120,8 +120,8 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     assert sorted(d.id for d in read_documents(str(output / "kept"))) == sorted(d.id for d in kept)
 
 
-def test_classifier_learns_code_pages_without_markup(tmp_path):
-    """fastText (dim 100) on rule positives + judged pages: recall on fresh pages whose code lost its markup."""
+def _classifier_recall(model_path: str) -> tuple[float, float, int, int]:
+    """Train on rule positives + judged pages, measure on fresh pages: (recall, false positive rate, counts)."""
     train_pages, fresh_pages = _split_pages()
     extractor = CodeKeepingExtractor(ExtractionConfig(sandbox=False))
 
@@ -134,15 +134,25 @@ def test_classifier_learns_code_pages_without_markup(tmp_path):
         return rows
 
     train, fresh = labelled(train_pages), labelled(fresh_pages)
-    model = train_fasttext([(t, y) for t, y, _ in train], FastTextSettings(), str(tmp_path / "recall.bin"))
+    model = train_fasttext([(t, y) for t, y, _ in train], FastTextSettings(), model_path)
     unmarked_code = [t for t, y, markup in fresh if y and not markup]
     others = [t for t, y, _ in fresh if not y]
-    assert len(unmarked_code) >= 15 and len(others) >= 15
-    recall = sum(code_probability(model, t) >= 0.5 for t in unmarked_code) / len(unmarked_code)
-    false_positive_rate = sum(code_probability(model, t) >= 0.5 for t in others) / len(others)
-    print(
-        f"recall {recall:.3f} on {len(unmarked_code)} unmarked code pages, false positives {false_positive_rate:.3f}"
-    )
+    recall = sum(code_probability(model, t) >= 0.5 for t in unmarked_code) / max(1, len(unmarked_code))
+    false_positive_rate = sum(code_probability(model, t) >= 0.5 for t in others) / max(1, len(others))
+    return recall, false_positive_rate, len(unmarked_code), len(others)
+
+
+def test_classifier_learns_code_pages_without_markup(tmp_path):
+    """fastText (dim 100) on rule positives + judged pages: recall on fresh pages whose code lost its markup.
+
+    Trained in a fresh interpreter, as `train-recall` runs: this fastText build trains measurably worse inside a
+    process that has already run many other tests (recall 0.76 there, 0.93 fresh, same data and seed)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        recall, false_positive_rate, n_code, n_others = pool.apply(_classifier_recall, (str(tmp_path / "recall.bin"),))
+    print(f"recall {recall:.3f} on {n_code} unmarked code pages, false positives {false_positive_rate:.3f}")
+    assert n_code >= 15 and n_others >= 15
     assert recall >= 0.9
     assert false_positive_rate < 0.5
 
