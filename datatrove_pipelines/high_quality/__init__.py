@@ -212,9 +212,9 @@ class HighQualityFilter(FunnelFilter):
 
     def check_batch(self, batch: list[Document]) -> list[str | None]:
         if self._model is None:
-            import fasttext
+            from datatrove_pipelines.fasttext_training import load_model
 
-            self._model = fasttext.load_model(self.model_path)
+            self._model = load_model(self.model_path)
         candidates = [Candidate(str(d.id), language_of(d), d.text, 0.0, 0.0) for d in batch]
         reasons = []
         for doc, p in zip(batch, positive_probabilities(self._model, candidates, self.config.max_chars), strict=True):

@@ -38,7 +38,7 @@ from typing import Protocol
 
 from loguru import logger
 
-from datatrove_pipelines.fasttext_training import train_supervised
+from datatrove_pipelines.fasttext_training import load_model, train_supervised
 from datatrove_pipelines.quality.distribution import ScoreHistogram, round_score
 from datatrove_pipelines.quality.rubric import (
     DEFAULT_MAX_CONTENT_CHARS,
@@ -417,10 +417,8 @@ class FastTextScorer:
 
     @classmethod
     def load(cls, scorer_dir: str, **_) -> FastTextScorer:
-        import fasttext
-
         settings = read_scorer_settings(scorer_dir)
-        return cls(fasttext.load_model(os.path.join(scorer_dir, "model.bin")), settings)
+        return cls(load_model(os.path.join(scorer_dir, "model.bin")), settings)
 
     def score(self, items: list[tuple[str, str]]) -> list[float]:
         if not items:

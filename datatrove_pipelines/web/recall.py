@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from datatrove_pipelines.fasttext_training import train_supervised
+from datatrove_pipelines.fasttext_training import load_model, train_supervised
 from datatrove_pipelines.funnel import FunnelFilter
 
 CODE_LABEL = "__label__code"
@@ -100,13 +100,6 @@ def code_probability(model, text: str) -> float:
         if label == CODE_LABEL:
             return float(min(1.0, max(0.0, probability)))
     return 0.0
-
-
-def load_model(path: str):
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *args, **kwargs: None
-    return fasttext.load_model(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
