@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from datatrove_pipelines.stats import format_funnel
+
 PAPER = "Seed-Coder: Let the Code Model Curate Data for Itself (ByteDance Seed, 2025), arXiv:2506.03524"
 DEFAULT_UPLOAD = ("kept/*", "stats.json", "README.md")
 
@@ -27,29 +29,6 @@ def _size_category(documents: int) -> str:
         if documents < limit:
             return name
     return "1M<n<10M" if documents < 10_000_000 else "n>10M"
-
-
-def funnel_markdown(stats: dict[str, Any]) -> str:
-    """The funnel of a ``stats.json`` as a markdown table: per step documents and bytes in / kept, and all reasons."""
-    rows = [
-        "| step | docs in | kept | excluded | bytes in | bytes kept | reasons |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for name, step in stats["steps"].items():
-        reasons = sorted(step["reasons"].items(), key=lambda item: -item[1]["docs"])
-        shown = ", ".join(f"{reason} {counts['docs']}" for reason, counts in reasons) or "—"
-        for reason, counts in step.get("set_aside", {}).items():  # e.g. a sampler's unsampled documents
-            shown += f"; {reason.replace('_', ' ')} {counts['docs']:,} (set aside, not excluded)"
-        rows.append(
-            f"| {name} | {step['docs_in']:,} | {step['docs_kept']:,} | {step['docs_excluded']:,} | "
-            f"{step['bytes_in']:,} | {step['bytes_kept']:,} | {shown} |"
-        )
-    total = stats["total"]
-    rows.append(
-        f"| **total** | {total['docs_in']:,} | {total['docs_kept']:,} | {total['docs_excluded']:,} | "
-        f"{total['bytes_in']:,} | {total['bytes_kept']:,} | |"
-    )
-    return "\n".join(rows)
 
 
 def dataset_card(
@@ -90,7 +69,7 @@ def dataset_card(
         f"({100 * kept_share:.1f}% of bytes). Every excluded document was written with its reason; "
         "documents in = kept + Σ excluded for every step.",
         "",
-        funnel_markdown(stats),
+        format_funnel(stats, markdown=True),
         "",
         "## Settings",
         "",

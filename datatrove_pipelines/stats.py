@@ -178,32 +178,58 @@ def _human_bytes(n: float) -> str:
     return f"{n} B"
 
 
-def format_funnel(stats: dict[str, Any], top_reasons: int = 4) -> str:
-    """A table of the funnel: per step documents and bytes in / kept / excluded, and the main reasons."""
-    header = f"{'step':<16} {'docs in':>9} {'kept':>9} {'excluded':>9} {'bytes in':>10} {'bytes kept':>10}  reasons"
-    lines = [header, "-" * len(header)]
-    for name, step in stats["steps"].items():
-        reasons = sorted(step["reasons"].items(), key=lambda item: -item[1]["docs"])
-        shown = ", ".join(f"{reason}={counts['docs']}" for reason, counts in reasons[:top_reasons])
-        if len(reasons) > top_reasons:
-            shown += f", … ({len(reasons) - top_reasons} more)"
-        notes = ", ".join(f"{note}={counts['docs']}" for note, counts in step["notes"].items())
-        aside = ", ".join(
-            f"{r.replace('_', ' ')}={c['docs']} (not excluded)" for r, c in step.get("set_aside", {}).items()
+FUNNEL_COLUMNS = ("step", "docs in", "kept", "excluded", "bytes in", "bytes kept", "reasons")
+_COUNTS = ("docs_in", "docs_kept", "docs_excluded", "bytes_in", "bytes_kept")
+
+
+def _reasons_cell(step: dict[str, Any], markdown: bool, top_reasons: int) -> str:
+    """The reasons column: on the console the main reasons (``name=N``), notes and set-aside counts in brackets; in
+    the card every reason (``name N``) and the set-aside counts."""
+    reasons = sorted(step["reasons"].items(), key=lambda item: -item[1]["docs"])
+    aside = step.get("set_aside", {})  # e.g. a sampler's unsampled documents
+    if markdown:
+        shown = ", ".join(f"{reason} {counts['docs']}" for reason, counts in reasons) or "—"
+        return shown + "".join(
+            f"; {reason.replace('_', ' ')} {counts['docs']:,} (set aside, not excluded)"
+            for reason, counts in aside.items()
         )
-        notes = ", ".join(part for part in (aside, notes) if part)
-        if notes:
-            shown = f"{shown}  [{notes}]" if shown else f"[{notes}]"
-        lines.append(
-            f"{name:<16} {step['docs_in']:>9} {step['docs_kept']:>9} {step['docs_excluded']:>9} "
-            f"{_human_bytes(step['bytes_in']):>10} {_human_bytes(step['bytes_kept']):>10}  {shown}"
-        )
-    total = stats["total"]
-    lines.append("-" * len(header))
-    kept_share = 100 * total["bytes_kept"] / total["bytes_in"] if total["bytes_in"] else 0.0
-    lines.append(
-        f"{'total':<16} {total['docs_in']:>9} {total['docs_kept']:>9} {total['docs_excluded']:>9} "
-        f"{_human_bytes(total['bytes_in']):>10} {_human_bytes(total['bytes_kept']):>10}  "
-        f"({kept_share:.1f}% of bytes kept)"
+    shown = ", ".join(f"{reason}={counts['docs']}" for reason, counts in reasons[:top_reasons])
+    if len(reasons) > top_reasons:
+        shown += f", … ({len(reasons) - top_reasons} more)"
+    notes = ", ".join(
+        [f"{r.replace('_', ' ')}={c['docs']} (not excluded)" for r, c in aside.items()]
+        + [f"{note}={counts['docs']}" for note, counts in step["notes"].items()]
     )
-    return "\n".join(lines)
+    if notes:
+        shown = f"{shown}  [{notes}]" if shown else f"[{notes}]"
+    return shown
+
+
+def format_funnel(stats: dict[str, Any], top_reasons: int = 4, markdown: bool = False) -> str:
+    """The funnel table of a ``stats.json``: per step documents and bytes in / kept / excluded, and the reasons.
+
+    The one rendering of the funnel: fixed-width text for the console (the ``top_reasons`` main reasons, bytes in
+    KB/MB), or with ``markdown=True`` the markdown table of the dataset card (every reason, exact counts)."""
+    total = stats["total"]
+    kept_share = 100 * total["bytes_kept"] / total["bytes_in"] if total["bytes_in"] else 0.0
+    rows = [(name, step, _reasons_cell(step, markdown, top_reasons)) for name, step in stats["steps"].items()]
+    if markdown:
+        lines = ["| " + " | ".join(FUNNEL_COLUMNS) + " |", "|---|---:|---:|---:|---:|---:|---|"]
+        for name, counts, reasons in [*rows, ("**total**", total, "")]:
+            cells = [name, *(f"{counts[key]:,}" for key in _COUNTS)]
+            lines.append("| " + " | ".join(cells) + (f" | {reasons} |" if reasons else " | |"))
+        return "\n".join(lines)
+
+    def line(name: str, docs_in, kept, excluded, bytes_in, bytes_kept, reasons: str) -> str:
+        return f"{name:<16} {docs_in:>9} {kept:>9} {excluded:>9} {bytes_in:>10} {bytes_kept:>10}  {reasons}"
+
+    def text_row(name: str, counts: dict[str, Any], reasons: str) -> str:
+        docs_in, kept, excluded, bytes_in, bytes_kept = (counts[key] for key in _COUNTS)
+        return line(name, docs_in, kept, excluded, _human_bytes(bytes_in), _human_bytes(bytes_kept), reasons)
+
+    header = line(*FUNNEL_COLUMNS)
+    return "\n".join(
+        [header, "-" * len(header)]
+        + [text_row(*row) for row in rows]
+        + ["-" * len(header), text_row("total", total, f"({kept_share:.1f}% of bytes kept)")]
+    )
