@@ -408,6 +408,41 @@ def test_fasttext_scorer_beats_a_constant_predictor(fasttext_scorer, annotations
     assert json.loads((scorer_dir / "scorer.json").read_text())["bins"][0] == [0]
 
 
+def test_sequence_classification_head_is_transformers_regression_model(input_docs, tiny_model_dir, tmp_path):
+    """``--head sequence-classification``: transformers' AutoModelForSequenceClassification (num_labels=1, regression)
+    trained by the same command, saved whole, and scoring exactly as that library model predicts."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from datatrove_pipelines.quality.stand_in_oracle import stand_in_rating
+
+    with JsonlWriter(str(tmp_path / "annotations" / "kept")) as writer:
+        for doc in input_docs[:: max(1, len(input_docs) // 60)][:60]:
+            doc.metadata["rating"] = stand_in_rating(doc.text[:CONTENT_CHARS])
+            writer.write(doc)
+    output = tmp_path / "scorer"
+    metrics = main(
+        ["train-scorer", "--annotations", str(tmp_path / "annotations"), "--output", str(output), "--kind", "lm"]
+        + ["--base-model", str(tiny_model_dir), "--head", "sequence-classification", "--max-length", "700"]
+        + ["--max-content-chars", str(CONTENT_CHARS), "--learning-rate", "1e-3", "--batch-size", "16"]
+        + ["--eval-fraction", "0.2", "--device", "cpu"]
+    )
+    settings = json.loads((output / "scorer.json").read_text())
+    assert settings["head"] == "sequence-classification" and "pooling" not in settings
+    assert metrics["n_train"] + metrics["n_eval"] == 60
+    predictions = [json.loads(line) for line in (output / "eval_predictions.jsonl").read_text().splitlines()]
+    by_id = {doc.id: doc for doc in input_docs}
+    items = [(language_of(by_id[p["id"]]), by_id[p["id"]].text) for p in predictions]
+    assert load_scorer(str(output), device="cpu").score(items) == pytest.approx([p["score"] for p in predictions])
+    # the library model, loaded on its own, predicts the same scores (rating / 10)
+    model = AutoModelForSequenceClassification.from_pretrained(output / "model").eval()
+    assert model.config.problem_type == "regression" and model.config.num_labels == 1
+    encoder = PromptEncoder(AutoTokenizer.from_pretrained(output / "model"), 700, CONTENT_CHARS)
+    with torch.no_grad():
+        library = [model(input_ids=torch.tensor([encoder.encode(*item)[0]])).logits[0, 0].item() for item in items]
+    assert [10 * value for value in library] == pytest.approx([p["score"] for p in predictions], abs=2e-3)
+
+
 def test_the_scorer_reads_the_oracle_prompt_text(tiny_model_dir):
     from transformers import AutoTokenizer
 

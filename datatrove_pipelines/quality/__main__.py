@@ -151,7 +151,7 @@ def _annotate_report(output_dir: str) -> dict:
 
 
 def _train_parser(sub) -> None:
-    from datatrove_pipelines.quality.scorer import KINDS, POOLINGS, ScorerTrainingConfig
+    from datatrove_pipelines.quality.scorer import HEADS, KINDS, POOLINGS, ScorerTrainingConfig
 
     d = ScorerTrainingConfig(annotations_dir="-", output_dir="-", base_model="-")
     parser = sub.add_parser("train-scorer", help="train the LM (or fastText) scorer on the annotations")
@@ -164,6 +164,9 @@ def _train_parser(sub) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--max-content-chars", type=int, default=d.max_content_chars)
     parser.add_argument("--max-length", type=int, default=d.max_length, help="lm: tokens per prompt+file")
+    parser.add_argument(
+        "--head", choices=HEADS, default=d.head, help="lm: pooled, or transformers' sequence-classification"
+    )
     parser.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
     parser.add_argument("--epochs", type=float, default=d.epochs)
     parser.add_argument("--learning-rate", type=float, default=d.learning_rate)
@@ -200,6 +203,7 @@ def run_train(args: argparse.Namespace) -> dict:
             seed=args.seed,
             max_content_chars=args.max_content_chars,
             max_length=args.max_length,
+            head=args.head,
             pooling=args.pooling,
             epochs=args.epochs,
             learning_rate=args.learning_rate,
