@@ -443,6 +443,22 @@ def test_sequence_classification_head_is_transformers_regression_model(input_doc
     assert [10 * value for value in library] == pytest.approx([p["score"] for p in predictions], abs=2e-3)
 
 
+def test_train_scorer_from_a_yaml_recipe_equals_the_same_flags(fasttext_scorer, annotations, tmp_path):
+    """``--config`` YAML (keys are the flags) with a flag on the command line winning: the same scorer as the flags."""
+    recipe = tmp_path / "scorer.yaml"
+    recipe.write_text(
+        f"annotations: {annotations[0]}\noutput: {tmp_path / 'overridden'}\nkind: fasttext\n"
+        f"max-content-chars: {CONTENT_CHARS}\neval-fraction: 0.2\n"
+    )
+    metrics = main(["train-scorer", "--config", str(recipe), "--output", str(tmp_path / "scorer")])
+    assert not (tmp_path / "overridden").exists()
+    same = ("n_train", "n_eval", "mae", "class_balanced_mae", "constant_median_mae")
+    assert {key: metrics[key] for key in same} == {key: fasttext_scorer[1][key] for key in same}
+    assert (tmp_path / "scorer" / "eval_predictions.jsonl").read_text() == (
+        fasttext_scorer[0] / "eval_predictions.jsonl"
+    ).read_text()
+
+
 def test_the_scorer_reads_the_oracle_prompt_text(tiny_model_dir):
     from transformers import AutoTokenizer
 

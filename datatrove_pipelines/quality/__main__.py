@@ -9,6 +9,11 @@
     python -m datatrove_pipelines.quality stats {annotate,score} --output DIR   # after a Slurm/Ray run
     python -m datatrove_pipelines.quality stand-in-oracle --port 8000            # a heuristic stand-in server
 
+Every command but stand-in-oracle also reads its flags from a YAML recipe (``--config
+recipes/tiny/quality_annotate.yaml``; keys are the flags, flags on the command line win). The flags are the fields of
+the settings dataclasses (``AnnotateConfig`` + ``OracleConfig``, ``ScorerTrainingConfig``, ``ScoreConfig``), declared
+there once (:mod:`datatrove_pipelines.config_flags`).
+
 DOCS is a folder of documents as the code-file pipeline writes them; if it has a ``kept/`` sub-folder, that is read.
 """
 
@@ -18,11 +23,15 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 
+from datatrove_pipelines.config_flags import add_dataclass_flags, dataclass_from_args
 from datatrove_pipelines.executors import add_executor_arguments, build_executor, executor_config_from_args
 from datatrove_pipelines.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
-from datatrove_pipelines.stage import resolve_documents_dir
+from datatrove_pipelines.stage import add_config_argument, parse_stage_args, resolve_documents_dir
 from datatrove_pipelines.stats import format_funnel, write_stats
+
+PROG = "python -m datatrove_pipelines.quality"
 
 
 def _add_gpu_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,38 +50,15 @@ def _executor_config(args: argparse.Namespace):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _annotate_parser(sub) -> None:
-    from datatrove_pipelines.quality.annotate import BACKENDS, RATING_MODES, OracleConfig
-    from datatrove_pipelines.quality.rubric import DEFAULT_MAX_CONTENT_CHARS
+def annotate_parser(parser: argparse.ArgumentParser) -> None:
+    from datatrove_pipelines.quality.annotate import AnnotateConfig, OracleConfig
 
-    defaults = OracleConfig(model="-", base_url="-")
-    parser = sub.add_parser("annotate", help="rate a stratified sample of files with an LLM oracle")
-    parser.add_argument("--input", required=True, help="documents (a code-file pipeline output or its kept/)")
-    parser.add_argument("--output", required=True, help="writes kept/ (rated), excluded/oracle/, stats.json")
-    parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: endpoint with --base-url")
-    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument(
-        "--model", required=True, help="served model name, or Hub id / local path (vllm, transformers)"
-    )
+    add_config_argument(parser)
+    add_dataclass_flags(parser, AnnotateConfig)
+    add_dataclass_flags(parser.add_argument_group("oracle"), OracleConfig, defaults={"backend": None})
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    parser.add_argument("--per-language", type=int, default=10_000, help="files sampled per language (seeded)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rating-mode", choices=RATING_MODES, default=defaults.rating_mode)
-    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens, help="answer length limit")
-    parser.add_argument("--temperature", type=float, default=defaults.temperature)
-    parser.add_argument("--parse-retries", type=int, default=defaults.parse_retries, help="re-asks on malformed")
-    parser.add_argument("--max-content-chars", type=int, default=DEFAULT_MAX_CONTENT_CHARS)
-    parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="requests in flight per task")
-    parser.add_argument("--model-max-context", type=int, default=defaults.model_max_context)
-    parser.add_argument("--tp", type=int, default=1, help="vllm: tensor parallel size")
-    parser.add_argument("--dp", type=int, default=1, help="vllm: data parallel size")
-    parser.add_argument("--device", default=None, help="transformers: cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--dtype", default=None, help="transformers: e.g. bfloat16")
-    parser.add_argument("--records-per-chunk", type=int, default=1000, help="checkpoint granularity")
-    parser.add_argument("--checkpoints-dir", default=None, help="local folder (default <output>/checkpoints)")
     _add_gpu_argument(parser)
     add_executor_arguments(parser)
-    parser.set_defaults(func=run_annotate)
 
 
 def run_annotate(args: argparse.Namespace) -> dict | None:
@@ -80,6 +66,7 @@ def run_annotate(args: argparse.Namespace) -> dict | None:
         AnnotateConfig,
         OracleConfig,
         annotation_pipeline,
+        check_endpoint,
         describe,
     )
 
@@ -87,39 +74,18 @@ def run_annotate(args: argparse.Namespace) -> dict | None:
     if backend is None:
         raise SystemExit("error: pass --base-url URL (an OpenAI-compatible server) or --backend vllm|transformers")
     try:
-        oracle = OracleConfig(
+        oracle = dataclass_from_args(
+            OracleConfig,
+            args,
             backend=backend,
-            model=args.model,
-            base_url=args.base_url,
             api_key=os.environ.get(args.api_key_env) or None,
-            rating_mode=args.rating_mode,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            parse_retries=args.parse_retries,
-            max_content_chars=args.max_content_chars,
-            concurrency=args.concurrency,
-            model_max_context=args.model_max_context,
-            tp=args.tp,
-            dp=args.dp,
-            device=args.device,
-            dtype=args.dtype,
             server_log_folder=os.path.join(args.output, "logs", "server"),
         )
-        config = AnnotateConfig(
-            input_dir=resolve_documents_dir(args.input),
-            output_dir=args.output,
-            oracle=oracle,
-            per_language=args.per_language,
-            seed=args.seed,
-            checkpoints_dir=args.checkpoints_dir,
-            records_per_chunk=args.records_per_chunk,
-        )
+        config = dataclass_from_args(AnnotateConfig, args, input_dir=resolve_documents_dir(args.input), oracle=oracle)
         executor_config = _executor_config(args)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from error
     if backend == "endpoint":
-        from datatrove_pipelines.quality.annotate import check_endpoint
-
         check_endpoint(args.base_url, oracle.api_key)
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "annotate_config.json"), "w") as handle:
@@ -128,7 +94,7 @@ def run_annotate(args: argparse.Namespace) -> dict | None:
     executor = build_executor(annotation_pipeline(config), executor_config, logging_dir, "quality-annotate")
     executor.run()
     if executor_config.executor != "local":
-        print(f"submitted; when done: python -m datatrove_pipelines.quality stats annotate --output {args.output}")
+        print(f"submitted; when done: {PROG} stats annotate --output {args.output}")
         return None
     return _annotate_report(args.output)
 
@@ -150,78 +116,19 @@ def _annotate_report(output_dir: str) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _train_parser(sub) -> None:
-    from datatrove_pipelines.quality.scorer import HEADS, KINDS, POOLINGS, ScorerTrainingConfig
+def train_parser(parser: argparse.ArgumentParser) -> None:
+    from datatrove_pipelines.quality.scorer import ScorerTrainingConfig
 
-    d = ScorerTrainingConfig(annotations_dir="-", output_dir="-", base_model="-")
-    parser = sub.add_parser("train-scorer", help="train the LM (or fastText) scorer on the annotations")
-    parser.add_argument("--annotations", required=True, help="the output folder of annotate (reads its kept/)")
-    parser.add_argument("--output", required=True, help="the scorer directory to write")
-    parser.add_argument("--kind", choices=KINDS, default=d.kind)
-    parser.add_argument("--base-model", default=None, help="lm: pretrained causal LM (local path or Hub id)")
-    parser.add_argument("--label-field", default=d.label_field, help="rating, or rating_expected")
-    parser.add_argument("--eval-fraction", type=float, default=d.eval_fraction)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--max-content-chars", type=int, default=d.max_content_chars)
-    parser.add_argument("--max-length", type=int, default=d.max_length, help="lm: tokens per prompt+file")
-    parser.add_argument(
-        "--head", choices=HEADS, default=d.head, help="lm: pooled, or transformers' sequence-classification"
-    )
-    parser.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
-    parser.add_argument("--epochs", type=float, default=d.epochs)
-    parser.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    parser.add_argument("--head-learning-rate", type=float, default=None, help="lm: default --learning-rate")
-    parser.add_argument("--freeze-backbone", action="store_true", help="lm: train the head only (linear probe)")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=d.gradient_accumulation_steps)
-    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    parser.add_argument("--warmup", type=float, default=d.warmup, help="fraction of steps (or an int count)")
-    parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--fasttext-bins", default=d.fasttext_bins)
-    parser.add_argument("--fasttext-epochs", type=int, default=d.fasttext_epochs)
-    parser.add_argument("--fasttext-lr", type=float, default=d.fasttext_lr)
-    parser.add_argument("--fasttext-dim", type=int, default=d.fasttext_dim)
-    parser.add_argument("--fasttext-word-ngrams", type=int, default=d.fasttext_word_ngrams)
-    parser.add_argument(
-        "--fasttext-buckets", type=int, default=d.fasttext_buckets, help="word n-gram hash buckets (0: from the data)"
-    )
-    parser.set_defaults(func=run_train)
+    add_config_argument(parser)
+    add_dataclass_flags(parser, ScorerTrainingConfig)
 
 
 def run_train(args: argparse.Namespace) -> dict:
     from datatrove_pipelines.quality.scorer import ScorerTrainingConfig, train_scorer
 
     try:
-        config = ScorerTrainingConfig(
-            annotations_dir=args.annotations,
-            output_dir=args.output,
-            kind=args.kind,
-            base_model=args.base_model,
-            label_field=args.label_field,
-            eval_fraction=args.eval_fraction,
-            seed=args.seed,
-            max_content_chars=args.max_content_chars,
-            max_length=args.max_length,
-            head=args.head,
-            pooling=args.pooling,
-            epochs=args.epochs,
-            learning_rate=args.learning_rate,
-            head_learning_rate=args.head_learning_rate,
-            freeze_backbone=args.freeze_backbone,
-            batch_size=args.batch_size,
-            gradient_accumulation_steps=args.gradient_accumulation_steps,
-            weight_decay=args.weight_decay,
-            warmup=args.warmup if args.warmup < 1 else int(args.warmup),
-            bf16=args.bf16,
-            device=args.device,
-            fasttext_bins=args.fasttext_bins,
-            fasttext_epochs=args.fasttext_epochs,
-            fasttext_lr=args.fasttext_lr,
-            fasttext_dim=args.fasttext_dim,
-            fasttext_word_ngrams=args.fasttext_word_ngrams,
-            fasttext_buckets=args.fasttext_buckets,
-        )
+        warmup = args.warmup if args.warmup < 1 else int(args.warmup)  # a count of steps
+        config = dataclass_from_args(ScorerTrainingConfig, args, warmup=warmup)
         metrics = train_scorer(config)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from error
@@ -237,24 +144,18 @@ def run_train(args: argparse.Namespace) -> dict:
 # score
 # ---------------------------------------------------------------------------------------------------------------------
 
+THRESHOLD_FLAGS = ("drop_fraction", "threshold")
 
-def _score_parser(sub) -> None:
-    from datatrove_pipelines.quality.score_filter import DEFAULT_DROP_FRACTION
 
-    parser = sub.add_parser("score", help="score documents and drop the bottom fraction")
-    parser.add_argument("--input", required=True, help="documents (a code-file pipeline output or its kept/)")
-    parser.add_argument("--scorer", required=True, help="a scorer directory written by train-scorer")
-    parser.add_argument("--output", required=True, help="writes kept/, excluded/quality/, stats.json, plots")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--drop-fraction", type=float, default=DEFAULT_DROP_FRACTION, help="bottom share dropped")
-    group.add_argument("--threshold", type=float, default=None, help="drop scores below this (one pass)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None)
+def score_parser(parser: argparse.ArgumentParser) -> None:
+    from datatrove_pipelines.quality.score_filter import ScoreConfig
+
+    add_config_argument(parser)
+    add_dataclass_flags(parser, ScoreConfig, skip=THRESHOLD_FLAGS)
+    add_dataclass_flags(parser.add_mutually_exclusive_group(), ScoreConfig, only=THRESHOLD_FLAGS)
     _add_gpu_argument(parser)
     add_executor_arguments(parser)
     add_hub_arguments(parser)
-    parser.set_defaults(func=run_score)
 
 
 def run_score(args: argparse.Namespace) -> dict | None:
@@ -263,16 +164,7 @@ def run_score(args: argparse.Namespace) -> dict | None:
     if not os.path.exists(os.path.join(args.scorer, "scorer.json")):
         raise SystemExit(f"error: {args.scorer} is not a scorer directory (no scorer.json); run train-scorer first")
     try:
-        config = ScoreConfig(
-            input_dir=resolve_documents_dir(args.input),
-            scorer_dir=args.scorer,
-            output_dir=args.output,
-            drop_fraction=args.drop_fraction,
-            threshold=args.threshold,
-            batch_size=args.batch_size,
-            device=args.device,
-            dtype=args.dtype,
-        )
+        config = dataclass_from_args(ScoreConfig, args, input_dir=resolve_documents_dir(args.input))
         executor_config = _executor_config(args)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from error
@@ -283,7 +175,7 @@ def run_score(args: argparse.Namespace) -> dict | None:
         executor = build_executor(pipeline, executor_config, logging_dir, f"quality-{name}", depends=executor)
     executor.run()  # runs (or submits) the dependencies first
     if executor_config.executor != "local":
-        print(f"submitted; when done: python -m datatrove_pipelines.quality stats score --output {args.output}")
+        print(f"submitted; when done: {PROG} stats score --output {args.output}")
         return None
     result = _score_report(args.output, config.threshold, config.drop_fraction)
     if args.push_to_hub:
@@ -336,13 +228,14 @@ def _score_report(output_dir: str, threshold: float | None = None, drop_fraction
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _stats_parser(sub) -> None:
-    parser = sub.add_parser("stats", help="(re)write stats.json and reports after a Slurm/Ray run")
+def stats_parser(parser: argparse.ArgumentParser) -> None:
+    from datatrove_pipelines.quality.score_filter import ScoreConfig
+
+    add_config_argument(parser)
     parser.add_argument("command", choices=("annotate", "score"))
     parser.add_argument("--output", required=True)
-    parser.add_argument("--threshold", type=float, default=None, help="score: the threshold used, if given")
-    parser.add_argument("--drop-fraction", type=float, default=None, help="score: the fraction asked for")
-    parser.set_defaults(func=run_stats)
+    # score: the threshold or the fraction the run was given (default: the fraction 0.1)
+    add_dataclass_flags(parser, ScoreConfig, only=THRESHOLD_FLAGS, defaults={"drop_fraction": None})
 
 
 def run_stats(args: argparse.Namespace) -> dict:
@@ -354,38 +247,56 @@ def run_stats(args: argparse.Namespace) -> dict:
     return _score_report(args.output, args.threshold, drop)
 
 
-def _stand_in_parser(sub) -> None:
-    parser = sub.add_parser("stand-in-oracle", help="serve the heuristic STAND-IN oracle (tests, demos)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--malformed-every", type=int, default=0)
-    parser.set_defaults(func=lambda a: _run_stand_in(a))
-
-
-def _run_stand_in(args: argparse.Namespace) -> None:
+def _run_stand_in(argv: list[str]) -> None:
+    """The stand-in server's own command line (``--host --port --malformed-every --hang-after``)."""
     from datatrove_pipelines.quality.stand_in_oracle import main as stand_in_main
 
-    stand_in_main(["--host", args.host, "--port", str(args.port), "--malformed-every", str(args.malformed_every)])
+    stand_in_main(argv)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m datatrove_pipelines.quality",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="subcommand", required=True)
-    _annotate_parser(sub)
-    _train_parser(sub)
-    _score_parser(sub)
-    _stats_parser(sub)
-    _stand_in_parser(sub)
+# name: (help, flags, runner); stand-in-oracle hands its arguments to the server's own parser
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable]] = {
+    "annotate": ("rate a stratified sample of files with an LLM oracle", annotate_parser, run_annotate),
+    "train-scorer": ("train the LM (or fastText) scorer on the annotations", train_parser, run_train),
+    "score": ("score documents and drop the bottom fraction", score_parser, run_score),
+    "stats": ("(re)write stats.json and reports after a Slurm/Ray run", stats_parser, run_stats),
+    "stand-in-oracle": ("serve the heuristic STAND-IN oracle (tests, demos)", None, _run_stand_in),
+}
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one command (its flags come from its settings dataclasses)."""
+    description, add_flags, _ = COMMANDS[command]
+    parser = argparse.ArgumentParser(prog=f"{PROG} {command}", description=description)
+    if add_flags is not None:
+        add_flags(parser)
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (``--help`` lists the commands); each command parses with :func:`command_parser`."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    for name, (description, _, _) in COMMANDS.items():
+        sub.add_parser(name, help=description, add_help=False)
+    return parser
+
+
+def parse_command(argv: list[str]) -> tuple[str, argparse.Namespace]:
+    """(command, its arguments): ``--config`` YAML first, flags on the command line over it."""
+    if not argv or argv[0] not in COMMANDS or argv[0] == "stand-in-oracle":
+        build_parser().parse_args(argv[:1])  # --help, or argparse's one-line usage error
+    return argv[0], parse_stage_args(command_parser(argv[0]), argv[1:])
+
+
 def main(argv: list[str] | None = None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "stand-in-oracle":
+        return _run_stand_in(argv[1:])
+    command, args = parse_command(argv)
+    return COMMANDS[command][2](args)
 
 
 if __name__ == "__main__":

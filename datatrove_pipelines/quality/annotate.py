@@ -98,24 +98,38 @@ class AnnotationWriter(JsonlWriter):
 class OracleConfig:
     """Which oracle to ask and how; the defaults suit a chat model behind vLLM."""
 
-    backend: str = "endpoint"  # endpoint | vllm | transformers
-    model: str = ""
-    base_url: str | None = None  # endpoint only
-    api_key: str | None = None  # endpoint only (read from an environment variable by the CLI)
-    rating_mode: str = "generate"  # generate | expected (transformers only)
-    max_tokens: int = 512
+    backend: str = field(
+        default="endpoint", metadata={"choices": BACKENDS, "help": "default: endpoint with --base-url"}
+    )
+    model: str = field(
+        default="",
+        metadata={"required": True, "help": "served model name, or Hub id / local path (vllm, transformers)"},
+    )
+    base_url: str | None = field(
+        default=None, metadata={"help": "endpoint: OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"}
+    )
+    # endpoint only; the CLI reads it from the environment variable named by --api-key-env
+    api_key: str | None = field(default=None, metadata={"cli": False})
+    rating_mode: str = field(
+        default="generate", metadata={"choices": RATING_MODES, "help": "expected: transformers backend only"}
+    )
+    max_tokens: int = field(default=512, metadata={"help": "answer length limit"})
     temperature: float = 0.0
-    retry_temperature: float = 0.7  # re-asks after a malformed answer sample, so they can differ
-    parse_retries: int = 1
+    # re-asks after a malformed answer sample, so they can differ
+    retry_temperature: float = field(default=0.7, metadata={"cli": False})
+    parse_retries: int = field(default=1, metadata={"help": "re-asks on malformed answers"})
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
-    concurrency: int = 64
-    model_max_context: int = 8192  # prompt (16K chars of file ~ 5K tokens) + answer
-    tp: int = 1
-    dp: int = 1
-    device: str | None = None  # transformers only
-    dtype: str | None = None  # transformers only, e.g. "bfloat16"
-    request_timeout: float | None = 600.0
-    server_log_folder: str | None = None
+    concurrency: int = field(default=64, metadata={"help": "requests in flight per task"})
+    # prompt (16K chars of file ~ 5K tokens) + answer
+    model_max_context: int = 8192
+    tp: int = field(default=1, metadata={"help": "vllm: tensor parallel size"})
+    dp: int = field(default=1, metadata={"help": "vllm: data parallel size"})
+    device: str | None = field(
+        default=None, metadata={"help": "transformers: cpu, cuda, ... (default: cuda if available)"}
+    )
+    dtype: str | None = field(default=None, metadata={"help": "transformers: e.g. bfloat16"})
+    request_timeout: float | None = field(default=600.0, metadata={"cli": False})
+    server_log_folder: str | None = field(default=None, metadata={"cli": False})  # the CLI: <output>/logs/server
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -246,14 +260,16 @@ class RubricAnnotator(InferenceRunner):
 class AnnotateConfig:
     """Everything ``annotate`` needs besides the executor."""
 
-    input_dir: str
-    output_dir: str
-    oracle: OracleConfig
-    per_language: int = 10_000
+    input_dir: str = field(metadata={"flag": "input", "help": "documents (a code-file pipeline output or its kept/)"})
+    output_dir: str = field(metadata={"flag": "output", "help": "writes kept/ (rated), excluded/oracle/, stats.json"})
+    oracle: OracleConfig = field(metadata={"cli": False})
+    per_language: int = field(default=10_000, metadata={"help": "files sampled per language (seeded)"})
     seed: int = 0
-    checkpoints_dir: str | None = None  # local folder; default <output>/checkpoints when the output is local
-    records_per_chunk: int = 1000
-    extra: dict = field(default_factory=dict)
+    checkpoints_dir: str | None = field(
+        default=None, metadata={"help": "local folder (default <output>/checkpoints when the output is local)"}
+    )
+    records_per_chunk: int = field(default=1000, metadata={"help": "checkpoint granularity"})
+    extra: dict = field(default_factory=dict, metadata={"cli": False})
 
 
 def annotation_pipeline(config: AnnotateConfig) -> list[PipelineStep]:

@@ -24,7 +24,7 @@ when the exact fraction matters).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -188,11 +188,11 @@ def quality_filter_steps(
 class ScoreConfig:
     """``score`` settings."""
 
-    input_dir: str
-    scorer_dir: str
-    output_dir: str
-    drop_fraction: float | None = DEFAULT_DROP_FRACTION
-    threshold: float | None = None
+    input_dir: str = field(metadata={"flag": "input", "help": "documents (a code-file pipeline output or its kept/)"})
+    scorer_dir: str = field(metadata={"flag": "scorer", "help": "a scorer directory written by train-scorer"})
+    output_dir: str = field(metadata={"flag": "output", "help": "writes kept/, excluded/quality/, stats.json, plots"})
+    drop_fraction: float | None = field(default=DEFAULT_DROP_FRACTION, metadata={"help": "bottom share dropped"})
+    threshold: float | None = field(default=None, metadata={"help": "drop scores below this (one pass)"})
     batch_size: int = 32
     device: str | None = None
     dtype: str | None = None

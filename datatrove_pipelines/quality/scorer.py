@@ -41,7 +41,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -77,29 +77,42 @@ class Example:
 class ScorerTrainingConfig:
     """``train-scorer`` settings; the LM defaults follow the paper (1 epoch, MSE on ratings scaled to [0, 1])."""
 
-    annotations_dir: str
-    output_dir: str
-    kind: str = "lm"  # lm | fasttext
-    base_model: str | None = None  # lm: a local path or Hub id of a pretrained causal LM
-    label_field: str = "rating"  # or rating_expected (expected-value annotations)
+    annotations_dir: str = field(
+        metadata={"flag": "annotations", "help": "the output folder of annotate (reads its kept/)"}
+    )
+    output_dir: str = field(metadata={"flag": "output", "help": "the scorer directory to write"})
+    kind: str = field(default="lm", metadata={"choices": KINDS})
+    base_model: str | None = field(
+        default=None, metadata={"help": "lm: a pretrained causal LM (local path or Hub id)"}
+    )
+    label_field: str = field(default="rating", metadata={"help": "rating, or rating_expected"})
     eval_fraction: float = 0.1
     seed: int = 0
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
     # lm
-    max_length: int = 2048
-    head: str = "pooled"  # pooled (ours, see pooling) | sequence-classification (transformers', see the docstring)
-    pooling: str = "mean"  # pooled head only
+    max_length: int = field(default=2048, metadata={"help": "lm: tokens per prompt+file"})
+    head: str = field(
+        default="pooled",
+        metadata={
+            "choices": HEADS,
+            "help": "lm: pooled (our head over the pooled file tokens, see --pooling) or sequence-classification "
+            "(transformers' AutoModelForSequenceClassification regression head on the last token)",
+        },
+    )
+    pooling: str = field(default="mean", metadata={"choices": POOLINGS, "help": "lm, pooled head: file tokens"})
     epochs: float = 1.0
     learning_rate: float = 2e-5
-    head_learning_rate: float | None = None  # None: same as learning_rate; a fresh head often wants more
-    freeze_backbone: bool = False  # train the head only (a linear probe): cheap, less prone to overfit small data
+    # a fresh head often wants more
+    head_learning_rate: float | None = field(default=None, metadata={"help": "lm: default --learning-rate"})
+    # train the head only (a linear probe): cheap, less prone to overfit small data
+    freeze_backbone: bool = field(default=False, metadata={"help": "lm: train the head only (linear probe)"})
     batch_size: int = 8
     gradient_accumulation_steps: int = 1
     weight_decay: float = 0.0
-    warmup: float = 0.05  # fraction of the steps
+    warmup: float = field(default=0.05, metadata={"help": "fraction of steps (or an int count)"})
     bf16: bool = False
     device: str | None = None  # None: cuda when available
-    scoring_batch_size: int = 16
+    scoring_batch_size: int = field(default=16, metadata={"cli": False})
     # fasttext
     fasttext_bins: str = DEFAULT_FASTTEXT_BINS
     fasttext_epochs: int = 25
@@ -108,7 +121,7 @@ class ScorerTrainingConfig:
     fasttext_word_ngrams: int = 2
     # hash buckets of the word n-grams: 0 = enough for the training data's distinct n-grams (fastText's default 2M
     # buckets x dim 100 floats = 800 MB, whatever the data size)
-    fasttext_buckets: int = 0
+    fasttext_buckets: int = field(default=0, metadata={"help": "word n-gram hash buckets (0: from the data)"})
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
