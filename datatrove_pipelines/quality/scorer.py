@@ -26,6 +26,11 @@ fastText scorer (for throughput-bound runs): ratings are binned (default ``0|1,2
 fastText classifier predicts the bin from the language and the file text (the constant rubric words carry no signal
 for a bag of n-grams), and the score is the expected value Σ p(bin)·mean rating of the bin.
 
+Modules: the settings (``ScorerTrainingConfig``) and ``scorer.json`` are in
+:mod:`~datatrove_pipelines.quality.scorer_config`, the fastText scorer in
+:mod:`~datatrove_pipelines.quality.fasttext_scorer`; the LM scorer, training, evaluation and loading are here, and
+every name is importable from here.
+
 A scorer directory holds ``scorer.json`` (kind and settings), the weights, ``metrics.json`` (held-out MAE,
 class-balanced MAE and the constant baselines), ``confusion.png``, ``eval_predictions.jsonl`` and
 ``calibration.json`` (the histogram of held-out scores, used to turn a drop fraction into a threshold in one pass).
@@ -41,101 +46,55 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
 from loguru import logger
 
-from datatrove_pipelines.fasttext_training import load_model, train_supervised
 from datatrove_pipelines.quality.distribution import ScoreHistogram, round_score
-from datatrove_pipelines.quality.rubric import (
-    DEFAULT_MAX_CONTENT_CHARS,
-    MAX_RATING,
-    RUBRIC_VERSION,
-    prompt_parts,
+from datatrove_pipelines.quality.fasttext_scorer import (
+    FastTextScorer,
+    fasttext_bucket_count,
+    fasttext_text,
+    train_fasttext,
+)
+from datatrove_pipelines.quality.rubric import DEFAULT_MAX_CONTENT_CHARS, MAX_RATING, RUBRIC_VERSION, prompt_parts
+from datatrove_pipelines.quality.scorer_config import (
+    DEFAULT_FASTTEXT_BINS,
+    HEADS,
+    KINDS,
+    POOLINGS,
+    SCORER_CONFIG,
+    Example,
+    ScorerTrainingConfig,
+    parse_bins,
+    read_scorer_settings,
 )
 
-SCORER_CONFIG = "scorer.json"
-KINDS = ("lm", "fasttext")
-HEADS = ("sequence-classification", "pooled")
-POOLINGS = ("mean", "last")
-DEFAULT_FASTTEXT_BINS = "0|1,2,3|4,5|6,7|8,9,10"
-
-
-@dataclass
-class Example:
-    """One annotated file."""
-
-    id: str
-    language: str
-    text: str
-    rating: float
-
-
-@dataclass
-class ScorerTrainingConfig:
-    """``train-scorer`` settings; the LM defaults follow the paper (1 epoch, MSE on ratings scaled to [0, 1])."""
-
-    annotations_dir: str = field(
-        metadata={"flag": "annotations", "help": "the output folder of annotate (reads its kept/)"}
-    )
-    output_dir: str = field(metadata={"flag": "output", "help": "the scorer directory to write"})
-    kind: str = field(default="lm", metadata={"choices": KINDS})
-    base_model: str | None = field(
-        default=None, metadata={"help": "lm: a pretrained causal LM (local path or Hub id)"}
-    )
-    label_field: str = field(default="rating", metadata={"help": "rating, or rating_expected"})
-    eval_fraction: float = 0.1
-    seed: int = 0
-    max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
-    # lm
-    max_length: int = field(default=2048, metadata={"help": "lm: tokens per prompt+file"})
-    head: str = field(
-        default="pooled",
-        metadata={
-            "choices": HEADS,
-            "help": "lm: pooled (our head over the pooled file tokens, see --pooling) or sequence-classification "
-            "(transformers' AutoModelForSequenceClassification regression head on the last token)",
-        },
-    )
-    pooling: str = field(default="mean", metadata={"choices": POOLINGS, "help": "lm, pooled head: file tokens"})
-    epochs: float = 1.0
-    learning_rate: float = 2e-5
-    # a fresh head often wants more
-    head_learning_rate: float | None = field(default=None, metadata={"help": "lm: default --learning-rate"})
-    # train the head only (a linear probe): cheap, less prone to overfit small data
-    freeze_backbone: bool = field(default=False, metadata={"help": "lm: train the head only (linear probe)"})
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    weight_decay: float = 0.0
-    warmup: float = field(default=0.05, metadata={"help": "fraction of steps (or an int count)"})
-    bf16: bool = False
-    device: str | None = None  # None: cuda when available
-    scoring_batch_size: int = field(default=16, metadata={"cli": False})
-    # fasttext
-    fasttext_bins: str = DEFAULT_FASTTEXT_BINS
-    fasttext_epochs: int = 25
-    fasttext_lr: float = 0.5
-    fasttext_dim: int = 100
-    fasttext_word_ngrams: int = 2
-    # hash buckets of the word n-grams: 0 = enough for the training data's distinct n-grams (fastText's default 2M
-    # buckets x dim 100 floats = 800 MB, whatever the data size)
-    fasttext_buckets: int = field(default=0, metadata={"help": "word n-gram hash buckets (0: from the data)"})
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown scorer kind {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if self.kind == "lm" and not self.base_model:
-            raise ValueError("--kind lm needs --base-model (a pretrained causal LM: local path or Hub id)")
-        if self.head not in HEADS:
-            raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in (0, 1) (got {self.eval_fraction})")
-        parse_bins(self.fasttext_bins)
-
+# The settings, the fastText scorer and the LM scorer's pieces, importable from here as before the split.
+__all__ = [
+    "DEFAULT_FASTTEXT_BINS",
+    "HEADS",
+    "KINDS",
+    "POOLINGS",
+    "SCORER_CONFIG",
+    "Example",
+    "FastTextScorer",
+    "LMScorer",
+    "PromptEncoder",
+    "Scorer",
+    "ScorerTrainingConfig",
+    "fasttext_bucket_count",
+    "fasttext_text",
+    "load_annotations",
+    "load_scorer",
+    "parse_bins",
+    "read_scorer_settings",
+    "regression_metrics",
+    "split_examples",
+    "train_scorer",
+]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Data
@@ -433,120 +392,6 @@ def _train_lm(config: ScorerTrainingConfig, train: list[Example], output: Path) 
     return LMScorer(model, tokenizer, settings, device, config.scoring_batch_size)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# The fastText scorer
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def parse_bins(spec: str) -> list[list[int]]:
-    """``"0|1,2,3|4,5"`` -> [[0], [1, 2, 3], [4, 5]]; every rating 0..10 must be in exactly one bin."""
-    try:
-        bins = [[int(r) for r in group.split(",")] for group in spec.split("|")]
-    except ValueError as error:
-        raise ValueError(f"bad --fasttext-bins {spec!r}: groups of integers separated by '|'") from error
-    flat = sorted(r for group in bins for r in group)
-    if flat != list(range(MAX_RATING + 1)):
-        raise ValueError(f"--fasttext-bins {spec!r} must cover each rating 0..{MAX_RATING} exactly once")
-    return bins
-
-
-def fasttext_bucket_count(distinct_ngrams: int) -> int:
-    """Hash buckets for ``distinct_ngrams`` word n-grams: the next power of two of twice as many (few collisions),
-    between 2^16 and fastText's default 2M. Not fewer: this fastText build diverges or trains badly more often with
-    few buckets (measured: NaN in 2 of 6 runs at 1,000 buckets in a process that had loaded torch, 0 of 6 at 100K)."""
-    return min(2_000_000, max(1 << 16, 1 << max(0, 2 * distinct_ngrams - 1).bit_length()))
-
-
-def fasttext_text(language: str, text: str, max_chars: int) -> str:
-    """One line for fastText: a language token and the file's whitespace-separated tokens."""
-    language_token = "__lang_" + "".join(c if c.isalnum() else "_" for c in language.lower())
-    return f"{language_token} {' '.join(text[:max_chars].split())}"
-
-
-class FastTextScorer:
-    """A trained fastText scorer: expected rating from the bin probabilities."""
-
-    kind = "fasttext"
-
-    def __init__(self, model, settings: dict):
-        self.model = model
-        self.settings = settings
-        self.values = {f"__label__{i}": v for i, v in enumerate(settings["bin_values"])}
-
-    @classmethod
-    def load(cls, scorer_dir: str, **_) -> FastTextScorer:
-        settings = read_scorer_settings(scorer_dir)
-        return cls(load_model(os.path.join(scorer_dir, "model.bin")), settings)
-
-    def score(self, items: list[tuple[str, str]]) -> list[float]:
-        if not items:
-            return []
-        lines = [fasttext_text(language, text, self.settings["max_content_chars"]) for language, text in items]
-        labels, probabilities = self.model.predict(lines, k=-1)
-        scores = []
-        for row_labels, row_probabilities in zip(labels, probabilities, strict=True):
-            total = float(sum(row_probabilities)) or 1.0
-            value = sum(self.values[label] * float(p) for label, p in zip(row_labels, row_probabilities, strict=True))
-            scores.append(round_score(value / total))
-        return scores
-
-
-def _train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: Path) -> FastTextScorer:
-
-    bins = parse_bins(config.fasttext_bins)
-    bin_of = {rating: index for index, group in enumerate(bins) for rating in group}
-    members: dict[int, list[float]] = defaultdict(list)
-    for example in train:
-        members[bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]].append(example.rating)
-    values = [statistics.fmean(members[i]) if members[i] else statistics.fmean(group) for i, group in enumerate(bins)]
-    ngrams: set[int] = set()
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
-        for example in train:
-            label = bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]
-            text = fasttext_text(example.language, example.text, config.max_content_chars)
-            handle.write(f"__label__{label} {text}\n")
-            words = text.split()
-            for n in range(2, config.fasttext_word_ngrams + 1):
-                ngrams.update(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
-        train_file = handle.name
-    buckets = config.fasttext_buckets or fasttext_bucket_count(len(ngrams))
-    try:
-        model, _ = train_supervised(
-            train_file,
-            epoch=config.fasttext_epochs,
-            lr=config.fasttext_lr,
-            dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
-            wordNgrams=config.fasttext_word_ngrams,
-            bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
-            minCount=1,
-            thread=1,  # deterministic for a seed (lock-free threads make runs differ); the scorer's data is small
-            seed=config.seed,
-            verbose=0,
-        )
-    finally:
-        os.unlink(train_file)
-    model.save_model(str(output / "model.bin"))
-    settings = {
-        "bins": bins,
-        "bin_values": [round(v, 4) for v in values],
-        "max_content_chars": config.max_content_chars,
-    }
-    return FastTextScorer(model, settings)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Training, evaluation, loading
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def read_scorer_settings(scorer_dir: str) -> dict:
-    path = os.path.join(scorer_dir, SCORER_CONFIG)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{scorer_dir} is not a scorer directory (no {SCORER_CONFIG}); run train-scorer first")
-    with open(path) as handle:
-        return json.load(handle)
-
-
 def load_scorer(scorer_dir: str, device: str | None = None, batch_size: int = 16, dtype: str | None = None) -> Scorer:
     """The scorer saved in ``scorer_dir`` by :func:`train_scorer` (kind read from ``scorer.json``)."""
     kind = read_scorer_settings(scorer_dir)["kind"]
@@ -569,9 +414,7 @@ def train_scorer(config: ScorerTrainingConfig) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     logger.info(f"training a {config.kind} scorer on {len(train)} files, evaluating on {len(held_out)}")
     started = time.perf_counter()
-    scorer: Scorer = (
-        _train_lm(config, train, output) if config.kind == "lm" else _train_fasttext(config, train, output)
-    )
+    scorer: Scorer = _train_lm(config, train, output) if config.kind == "lm" else train_fasttext(config, train, output)
     train_seconds = time.perf_counter() - started
     predictions = scorer.score([(e.language, e.text) for e in held_out])
     truth = [e.rating for e in held_out]
