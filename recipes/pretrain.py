@@ -346,6 +346,7 @@ def run(script_args: PretrainArguments, training_args, command: str = "", hub_ap
                         "steps": trainer.state.global_step,
                         "final_loss": final_loss,
                         "steady_tokens_per_second": throughput.steady_tokens_per_second,
+                        "steady_tokens_per_cpu_second": throughput.steady_tokens_per_cpu_second,
                         "time_to_first_step": throughput.time_to_first_step,
                     },
                     indent=2,

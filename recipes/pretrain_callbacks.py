@@ -47,9 +47,13 @@ class ThroughputCallback(TrainerCallback):
         self.created = time.perf_counter() if started_at is None else started_at  # time to first step counts from here
         self.time_to_first_step: float | None = None
         self.interval_start: float | None = None
+        self.interval_cpu_start = 0.0
         self.interval_step = 0
         self.steady_tokens = 0
         self.steady_seconds = 0.0
+        # CPU seconds of this process over the same steady intervals: on a shared machine wall time swings with the
+        # load while CPU time per token mostly does not (benchmarks print both)
+        self.steady_cpu_seconds = 0.0
         self.first_interval_done = False
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -57,7 +61,7 @@ class ThroughputCallback(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         if self.interval_start is None:
-            self.interval_start = time.perf_counter()
+            self.interval_start, self.interval_cpu_start = time.perf_counter(), time.process_time()
             self.interval_step = state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -67,7 +71,7 @@ class ThroughputCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None or "loss" not in logs or self.interval_start is None:
             return
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.process_time()
         steps = state.global_step - self.interval_step
         seconds = now - self.interval_start
         extra = {"tokens_seen": self.tokens_before + state.global_step * self.tokens_per_step}
@@ -79,14 +83,19 @@ class ThroughputCallback(TrainerCallback):
             if self.first_interval_done:  # the first interval (warm-up, allocations, compile) is not steady
                 self.steady_tokens += steps * self.tokens_per_step
                 self.steady_seconds += seconds
+                self.steady_cpu_seconds += cpu_now - self.interval_cpu_start
             self.first_interval_done = True
         if self.time_to_first_step is not None:
             extra["time_to_first_step"] = self.time_to_first_step
         logs.update(extra)
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
             state.log_history[-1].update(extra)
-        self.interval_start, self.interval_step = now, state.global_step
+        self.interval_start, self.interval_cpu_start, self.interval_step = now, cpu_now, state.global_step
 
     @property
     def steady_tokens_per_second(self) -> float | None:
         return self.steady_tokens / self.steady_seconds if self.steady_seconds else None
+
+    @property
+    def steady_tokens_per_cpu_second(self) -> float | None:
+        return self.steady_tokens / self.steady_cpu_seconds if self.steady_cpu_seconds else None
