@@ -21,6 +21,9 @@ from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     code_token_hashes,
     code_tokens,
+    near_top,
+    near_top_plain,
+    postings_order,
     reference_bm25_scores,
     reference_token_hash,
     token_counts,
@@ -101,6 +104,17 @@ def test_counts_bm25_equals_bm25s_index_and_the_formula():
         assert counted.score_outside(query_hashes, doc) == pytest.approx(float(ours[position]), rel=1e-5)
 
 
+def test_postings_order_equals_a_stable_argsort():
+    """The index's sort (unstable, on hash bits over positions, checked) against numpy's stable argsort: real token
+    hashes of several files, many equal hashes, and different hashes that share their high bits (the fallback)."""
+    real = np.concatenate([token_counts(text)[0] for text in stdlib_texts()])
+    rng = np.random.default_rng(0)
+    few = rng.choice(real[:50], size=5000)  # each hash many times
+    shared_high = np.array([7 << 40, 5, (7 << 40) | 3, 9, (7 << 40) | 1, 5], dtype=np.uint64)  # out of order below
+    for hashes in (real, few, shared_high, shared_high[::-1].copy(), real[:1], real[:0], np.sort(real), real[::-1]):
+        assert postings_order(hashes).tolist() == np.argsort(hashes, kind="stable").tolist()
+
+
 def test_snapshot_index_reuse_masks_stale_files_and_scores_fresh_ones():
     texts = dict(zip(MODULES, stdlib_texts(), strict=True))
     snapshot = {path: f"blob-{i}" for i, path in enumerate(texts)}
@@ -161,6 +175,55 @@ def test_top_many_equals_top_commit_by_commit():
     assert batched[0][0][0] == "heapq.py" and batched[1] and batched[4]  # real rankings, not empty ones
     assert batched[2] == [] and batched[3] == []
     assert calls and max(calls) == 2  # fresh files asked for once per batch
+
+
+def test_top_many_equals_top_with_ties_at_every_cut():
+    """Many files with the same score (same tokens apart from their directory's, which no query asks for): which of
+    the tied files ``top`` keeps at its cut to 4 k candidates is numpy's choice, and ``top_many`` keeps the same;
+    some tied files fresh, some stale, some excluded."""
+    body = "def init_queue(self):\n    return heap_queue(self)\n"
+    snapshot = {f"pkg{i:02d}/queue.py": f"blob-{i}" for i in range(40)}
+    snapshot["other.py"] = "blob-other"
+    tokens = {(path, blob): token_counts(f"{path}\n{body}") for path, blob in snapshot.items()}
+    tokens[("other.py", "blob-other")] = token_counts("other.py\n" + stdlib_texts()[1])
+    index = SnapshotIndex(snapshot, {path: tokens[(path, blob)] for path, blob in snapshot.items()})
+    later = dict(snapshot, **{f"pkg{i:02d}/queue.py": f"blob-{i}-new" for i in (3, 17, 30)})
+    for i in (3, 17, 30):
+        tokens[(f"pkg{i:02d}/queue.py", f"blob-{i}-new")] = tokens[(f"pkg{i:02d}/queue.py", f"blob-{i}")]
+    del later["pkg05/queue.py"]
+    queries = [np.unique(code_token_hashes(text)) for text in ("init the queue", "heap queue init", "queue")]
+    snapshots = [snapshot, later, later]
+    excluded = [set(), {"pkg00/queue.py", "pkg17/queue.py"}, {"other.py"}]
+    for k in (1, 2, 3, 5, 12):
+        batched = index.top_many(queries, snapshots, lambda pairs: [tokens.get(pair) for pair in pairs], excluded, k)
+        one_by_one = [
+            index.top(query, snap, lambda path, blob: tokens.get((path, blob)), skip, k)
+            for query, snap, skip in zip(queries, snapshots, excluded, strict=True)
+        ]
+        assert batched == one_by_one
+        assert all(len(found) == k for found in batched)
+
+
+def test_near_top_equals_the_plain_cut():
+    """The vectorized cut to the candidates that can reach a row's top k (one lexsort) against ``np.partition`` row
+    by row, with ties, near-ties (1e-4 apart), empty rows and rows of fewer than k entries; its crowded rows are
+    those whose 4 k-th best is within 1e-4 of the k-th."""
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        count = int(rng.integers(1, 12))
+        rows = np.sort(rng.integers(0, count, size=int(rng.integers(0, 120))))
+        values = np.round(rng.uniform(0, 2, size=len(rows)), int(rng.integers(1, 5)))  # many exact ties
+        values[rng.random(len(values)) < 0.2] += 1e-4
+        for k in (1, 2, 5):
+            crowded: list[int] = []
+            near = near_top(rows, values, count, k, crowded_beyond=4 * k, crowded=crowded)
+            assert near.tolist() == near_top_plain(rows, values, count, k).tolist(), (trial, k)
+            expected = []
+            for row in range(count):
+                column = np.sort(values[rows == row])[::-1]
+                if len(column) > 4 * k and column[4 * k - 1] >= column[k - 1] - 1e-4:
+                    expected.append(row)
+            assert [int(row) for row in crowded] == expected
 
 
 def test_apply_token_delta_equals_delta_tokens():
