@@ -74,6 +74,18 @@ def test_code_token_hashes_match_the_spec(text):
     assert code_token_hashes(text).tolist() == expected
 
 
+def test_code_token_hashes_match_the_spec_on_random_texts():
+    """Random texts over an alphabet that makes every boundary case frequent: case changes, digits, runs of
+    capitals, stop words, one-letter tokens, non-ASCII letters, separators at both ends."""
+    rng = np.random.default_rng(7)
+    pieces = ["a", "B", "ab", "AB", "Ab", "aB", "HTTP", "Server", "x1", "9", "_", " ", "\n", "é", "日", "the", "If"]
+    pieces += ["IS", "for", "their", "theirs", "into", "intoX", "-", "..", "\x00"]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 14))).tolist())
+        expected = [reference_token_hash(token) for token in code_tokens(text)]
+        assert code_token_hashes(text).tolist() == expected, text
+
+
 def test_code_token_hashes_match_the_spec_on_real_files():
     for text in stdlib_texts():
         expected = [reference_token_hash(token) for token in code_tokens(text)]

@@ -38,14 +38,20 @@ STOPWORDS = (
     "a an and are as at be but by for from has have if in into is it its of on or so that the their then there "
     "these this to was were will with"
 ).split()
-_TABLES = np.zeros((3, 256), dtype=bool)  # word byte, upper-case letter, lower-case letter or digit
-for _byte in b"abcdefghijklmnopqrstuvwxyz0123456789":
-    _TABLES[0, _byte] = _TABLES[2, _byte] = True
-for _byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _TABLES[0, _byte] = _TABLES[1, _byte] = True
-_LOWER = np.zeros(256, dtype=bool)
-_LOWER[list(b"abcdefghijklmnopqrstuvwxyz")] = True
+
+
+def _byte_table(members: bytes) -> bytes:
+    """A ``bytes.translate`` table: 1 for the bytes in ``members``, else 0 (read back as numpy booleans)."""
+    return bytes(1 if byte in members else 0 for byte in range(256))
+
+
+_LOWER_LETTERS, _UPPER_LETTERS, _DIGITS = b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"0123456789"
+_WORD_BYTE = _byte_table(_LOWER_LETTERS + _UPPER_LETTERS + _DIGITS)
+_UPPER_BYTE = _byte_table(_UPPER_LETTERS)
+_LOWER_OR_DIGIT_BYTE = _byte_table(_LOWER_LETTERS + _DIGITS)
+_LOWER_BYTE = _byte_table(_LOWER_LETTERS)
 _STOP_HASHES = np.sort(np.array([reference_token_hash(word) for word in STOPWORDS], dtype=np.uint64))
+_STOP_MAX_BYTES = max(len(word) for word in STOPWORDS)
 
 
 def code_tokens(text: str) -> list[str]:
@@ -82,24 +88,37 @@ def code_token_hashes(text: str) -> np.ndarray:
 
 
 def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
-    data = np.frombuffer(raw, dtype=np.uint8)
-    if not len(data):
+    """The hashes of ``code_tokens`` of ``raw`` and their byte offsets. Byte classes come from ``bytes.translate``
+    (a fraction of a numpy table lookup's cost); a token ends at the next boundary, a token start or the end of a
+    run of word bytes, both found by one ``flatnonzero``; only tokens as short as a stop word are looked up."""
+    size = len(raw)
+    if not size:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    word, upper, lower_or_digit = _TABLES[0][data], _TABLES[1][data], _TABLES[2][data]
-    lower = _LOWER[data]
-    start = word.copy()
-    start[1:] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
-    start[1:-1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
-    starts = np.flatnonzero(start)
-    run_ends = np.flatnonzero(word & ~np.append(word[1:], False)) + 1  # end of each run of word bytes
-    next_start = np.append(starts[1:], len(data))
-    ends = np.minimum(next_start, run_ends[np.searchsorted(run_ends, starts, side="right")])
+    word = np.frombuffer(raw.translate(_WORD_BYTE), dtype=bool)
+    upper = np.frombuffer(raw.translate(_UPPER_BYTE), dtype=bool)
+    lower_or_digit = np.frombuffer(raw.translate(_LOWER_OR_DIGIT_BYTE), dtype=bool)
+    lower = np.frombuffer(raw.translate(_LOWER_BYTE), dtype=bool)
+    start = np.zeros(size + 1, dtype=bool)  # one past the end: the boundary of a run that ends the text
+    start[:size] = word
+    start[1:size] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
+    start[1 : size - 1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
+    boundary = start.copy()
+    boundary[1:size] |= word[:-1] & ~word[1:]  # the byte after a run of word bytes
+    boundary[size] = word[-1]
+    positions = np.flatnonzero(boundary)
+    is_start = start[positions[:-1]]
+    starts, ends = positions[:-1][is_start], positions[1:][is_start]
     keep = ends - starts > 1
     starts, ends = starts[keep], ends[keep]
     hashes = hash_token_spans(raw.lower(), starts, ends)
-    at = np.searchsorted(_STOP_HASHES, hashes)
+    short = np.flatnonzero(ends - starts <= _STOP_MAX_BYTES)
+    at = np.searchsorted(_STOP_HASHES, hashes[short])
     at[at == len(_STOP_HASHES)] = 0
-    content = _STOP_HASHES[at] != hashes
+    stop = short[_STOP_HASHES[at] == hashes[short]]
+    if not len(stop):
+        return hashes, starts
+    content = np.ones(len(hashes), dtype=bool)
+    content[stop] = False
     return hashes[content], starts[content]
 
 
