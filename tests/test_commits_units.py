@@ -240,7 +240,7 @@ def test_near_top_equals_the_plain_cut():
 
 def test_apply_token_delta_equals_delta_tokens():
     """The merge by binary search gives the plain np.unique result: tokens gone, new, counted up and down."""
-    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+    from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 
     before = "import heapq\nclass HeapQueue:\n    def push(self, item):\n        heapq.heappush(self.items, item)\n"
     section = (
@@ -261,7 +261,7 @@ def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
     the plain ``delta_tokens``."""
     import random
 
-    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+    from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 
     rng = random.Random(3)
     texts = stdlib_texts()
@@ -278,6 +278,27 @@ def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
         merged = apply_token_delta(old, plus, minus)
         assert merged[0].dtype == expected[0].dtype
         assert merged[0].tolist() == expected[0].tolist() and merged[1].tolist() == expected[1].tolist()
+
+
+def test_changed_lines_equal_the_line_by_line_reading(tmp_path):
+    """The regular-expression scan of a patch section against the line loop: every file section of this project's
+    history, and sections that put +/- lines before the first hunk, "+++"/"---" lines inside hunks, carriage
+    returns, form feeds, empty added lines, no hunk at all, a hunk header first."""
+    from datatrove_pipelines.commits.token_deltas import changed_lines, changed_lines_plain
+
+    patch = git(Path(__file__).resolve().parents[1], "log", "-p", "--format=", "-n", "150", "HEAD")
+    sections = patch.split("\ndiff --git ")
+    sections += [
+        "a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-old\r\n+new\r\n+++ plus\n--- minus\n+\n \x0ckept\n\\ No newline",
+        "@@ -1 +1 @@\n-a\n+b",
+        "+not in a hunk\n-nor this\n",
+        "",
+        "a/x b/x\nBinary files a/x and b/x differ\n",
+        "x\n@@@ -1 +1 @@@\n+combined\n@@ -2 +2 @@\n-y\n+z\n",
+    ]
+    assert len(sections) > 100
+    for section in sections:
+        assert changed_lines(section) == changed_lines_plain(section), section[:200]
 
 
 def test_token_hashes_of_many_equal_one_text_at_a_time():
@@ -312,6 +333,23 @@ def test_serialization_sections_and_target_roundtrip():
     assert order == sorted(order)
     assert parse_target(text) == (["M src/x.py", "R old.py -> new.py"], DIFF)
     assert info["related_paths"] == [f"src/r{i}.py" for i in range(5)] and info["cut"] == ["readme", "tree"]
+
+
+def test_serialization_with_known_line_counts_equals_counting():
+    """Line counts the caller gives (the context step counts each blob once) give the example counting gives, cut
+    markers included, at budgets that cut the README, the tree and the related files, with and without a final
+    newline."""
+    import dataclasses
+
+    plain = example(related_size=9000)
+    plain.related[2] = ("src/r2.py", plain.related[2][1].rstrip("\n"))
+    known = dataclasses.replace(
+        plain, newlines={path: text.count("\n") for path, text in [plain.readme, *plain.related]}
+    )
+    for max_tokens in (1200, 3000, 8192, 100_000):
+        budget = BudgetConfig(max_tokens=max_tokens)
+        assert serialize(known, budget) == serialize(plain, budget)
+    assert "more lines]" in serialize(known, BudgetConfig())[0]
 
 
 def test_budget_cuts_related_then_tree_never_the_target():
