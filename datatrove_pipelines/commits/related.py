@@ -152,19 +152,24 @@ def postings_order(hashes: np.ndarray) -> np.ndarray:
     instead of a stable sort of the hashes: each key is a hash's high bits over the element's position, so equal
     hashes keep their order. Two different hashes that share their high bits may come out of order: checked, and
     then the stable sort is done after all."""
+    return _postings_order(hashes)[0]
+
+
+def _postings_order(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``postings_order`` and the hashes in that order."""
     count = len(hashes)
     position_bits = max(int(count - 1).bit_length(), 1)
-    if count < 2 or position_bits > 40:  # ~2^24 hash bits at least: collisions stay rare
-        return np.argsort(hashes, kind="stable")
-    shift = np.uint64(position_bits)
-    keys = (hashes >> shift) << shift
-    keys |= np.arange(count, dtype=np.uint64)
-    keys.sort()
-    order = (keys & np.uint64((1 << position_bits) - 1)).astype(np.int64)
-    ordered = hashes[order]
-    if (ordered[1:] < ordered[:-1]).any():
-        return np.argsort(hashes, kind="stable")
-    return order
+    if count >= 2 and position_bits <= 40:  # ~2^24 hash bits at least: collisions stay rare
+        shift = np.uint64(position_bits)
+        keys = (hashes >> shift) << shift
+        keys |= np.arange(count, dtype=np.uint64)
+        keys.sort()
+        order = (keys & np.uint64((1 << position_bits) - 1)).astype(np.intp)
+        ordered = hashes[order]
+        if not (ordered[1:] < ordered[:-1]).any():
+            return order, ordered
+    order = np.argsort(hashes, kind="stable")
+    return order, hashes[order]
 
 
 def lucene_idf(df, n_docs: int):
@@ -201,25 +206,26 @@ class CountsBM25(bm25s.BM25):
         all_hashes = np.concatenate([hashes for hashes, _ in docs]) if docs else np.zeros(0, np.uint64)
         all_tf = np.concatenate([counts for _, counts in docs]) if docs else np.zeros(0)
         # postings by token, those of a token in document order (what bm25s's CSC holds)
-        order = postings_order(all_hashes)
-        sorted_hashes = all_hashes[order]
+        order, sorted_hashes = _postings_order(all_hashes)
         new_token = np.ones(len(sorted_hashes), dtype=bool)
         new_token[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
         vocabulary = sorted_hashes[new_token]
         sorted_token_ids = np.cumsum(new_token) - 1
-        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)
         lengths = np.bincount(doc_ids, weights=all_tf, minlength=len(docs))  # whole counts: exact in any order
         self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
         self.df = np.bincount(sorted_token_ids, minlength=len(vocabulary))
         self.idf = lucene_idf(self.df, self.n_docs)
         sorted_docs = doc_ids[order]
         sorted_tf = all_tf[order]
-        tfc = sorted_tf / (self.k1 * (1 - self.b + self.b * lengths[sorted_docs] / self.avg_len) + sorted_tf)
+        # each document's length norm once, then one gather (the same numbers as computing it posting by posting)
+        norm = self.k1 * (1 - self.b + self.b * lengths / self.avg_len)
+        tfc = sorted_tf / (norm[sorted_docs] + sorted_tf)
         indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
         np.cumsum(self.df, out=indptr[1:])
         self.scores = {
             "data": (self.idf[sorted_token_ids] * tfc).astype(self.dtype),
-            "indices": sorted_docs.astype(self.int_dtype),
+            "indices": sorted_docs.astype(self.int_dtype, copy=False),
             "indptr": indptr,
             "num_docs": self.n_docs,
         }
