@@ -240,21 +240,21 @@ class RepositoryContext:
                 self._remember_tokens((path, new_blob), new)
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
-        """Read in one batch what the batch's commits will need: READMEs and the files changed since the index was
-        built whose tokens are not known (those the batch's own commits write are learnt from their patches)."""
-        written = {(change[2], change[5]) for doc in docs for change in doc.metadata["changes"] if change[0] == "M"}
+        """Read in one batch what the batch's commits will need and no one knows yet: READMEs, and the files the
+        commits write other than by modifying them in place (added, renamed, copied: their tokens cannot be learnt
+        from the patch), which the next commits score as files changed since the index was built. Prefetching only
+        decides when texts are read, never what they are: anything it leaves out (a snapshot read whole from git,
+        tokens that could not be learnt) is read when asked for."""
         wanted = []
         for snapshot in snapshots:
             readme = self.readme(snapshot)
             if readme:
                 wanted.append(snapshot[readme])
-            if self.index is not None:  # the snapshot's side of its difference with the index (kept for drift)
-                files = self.index.files
-                wanted.extend(
-                    blob
-                    for path, blob in self.index.difference(snapshot)
-                    if files.get(path) != blob and (path, blob) not in self.tokens and (path, blob) not in written
-                )
+        if self.index is not None:
+            for doc in docs:
+                for status, _, path, _, new_mode, new_blob in doc.metadata["changes"]:
+                    if status not in "MD" and new_mode in REGULAR_FILE_MODES and (path, new_blob) not in self.tokens:
+                        wanted.append(new_blob)
         if len(wanted) < 4 * self.config.rebuild_min_files * len(snapshots):  # else a rebuild reads them anyway
             self.texts(wanted)
 

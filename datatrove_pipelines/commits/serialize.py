@@ -129,7 +129,7 @@ def serialize(example: CommitExample, budget: BudgetConfig) -> tuple[str, dict] 
         related_paths.append(path)
         if was_cut:
             cut.append(f"related:{path}")
-    text = head + "".join(context) + target
+    text = "".join([head, *context, target])  # one copy of the whole example
     return text, {"tokens": budget.tokens(text), "cut": cut, "related_paths": related_paths}
 
 
