@@ -678,12 +678,31 @@ def test_stream_commits_same_records_whatever_the_read_size(tmp_path):
     clone = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
 
-    def records(chunk: int) -> list[tuple]:
+    def records(chunk: int, read_ahead: bool = True) -> list[tuple]:
         return [
-            (c.sha, c.message, c.patch, [vars(f) for f in c.changes]) for c in stream_commits(str(clone), chunk=chunk)
+            (c.sha, c.message, c.patch, [vars(f) for f in c.changes])
+            for c in stream_commits(str(clone), chunk=chunk, read_ahead=read_ahead)
         ]
 
-    whole = records(1 << 24)
+    whole = records(1 << 24, read_ahead=False)  # the pipe read here, no thread
     assert len(whole) > 50
-    for chunk in (5, 97, 4096):
+    for chunk in (97, 4096, 1 << 24):
         assert records(chunk) == whole
+    for chunk in (5, 97):
+        assert records(chunk, read_ahead=False) == whole
+
+
+def test_stream_commits_stopped_early_leaves_no_git_or_thread_behind(tmp_path):
+    """A consumer that stops after a few commits (the read-ahead thread blocked on a full queue, git on a full
+    pipe): closing the stream ends git and the thread, and a new stream reads the history again."""
+    import threading
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    before = {thread.ident for thread in threading.enumerate()}
+    stream = stream_commits(str(clone), chunk=64)  # tiny reads: the queue fills at once
+    first = [next(stream).sha for _ in range(3)]
+    stream.close()
+    left = [t for t in threading.enumerate() if t.ident not in before and t.name == "git-log-read-ahead"]
+    assert not any(thread.is_alive() for thread in left)
+    assert [commit.sha for commit in stream_commits(str(clone))][:3] == first

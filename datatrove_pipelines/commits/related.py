@@ -7,8 +7,9 @@ tokens, as the 64-bit hashes of ``datatrove_pipelines.dedup``). A file's path ad
 are computed once per (path, blob id) and reused by every snapshot that holds it.
 
 ``CountsBM25`` is a ``bm25s.BM25`` whose index is built from per-file token counts with a few numpy calls (bm25s
-builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here); retrieval is
-bm25s's own. The tests compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
+builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here; the postings are
+ordered by ``postings_order``, one SIMD sort tested against a stable argsort); retrieval is bm25s's own. The tests
+compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
 (``reference_bm25_scores``).
 
 ``SnapshotIndex`` is built once per snapshot and reused for the next snapshots while they stay close: files changed
@@ -16,8 +17,10 @@ since it was built are masked out of the bm25s scores and scored with the same f
 tokens; when too many changed, the index is rebuilt. ``SnapshotIndex.top`` is the plain one-commit path;
 ``SnapshotIndex.top_many`` scores the commits of a batch that share the index together, with the same numbers (tested):
 the indexed files through one sparse product of the queries' token indicators with the index matrix (float32, summed
-token by token in id order like bm25s), the fresh files through one product of their per-token terms (cached per file
-and index) with the queries' indicators (float64, summed in hash order like ``score_many_outside``).
+token by token in id order like bm25s), the fresh files through one product of the terms of their tokens that some
+query holds with the queries' indicators (float64, summed in hash order like ``score_many_outside``); each commit's
+candidates are cut to those that can reach its top k (``near_top``, tested against ``near_top_plain``) before the
+Python sort.
 """
 
 from __future__ import annotations
