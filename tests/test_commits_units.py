@@ -352,6 +352,29 @@ def test_serialization_with_known_line_counts_equals_counting():
     assert "more lines]" in serialize(known, BudgetConfig())[0]
 
 
+def test_serialization_with_memoized_related_sections_equals_the_plain_one():
+    """The context step memoizes related files' sections by (path, blob, limit) across commits: with a memo that has
+    seen the same files at other budgets (other limits), the example is the plain one."""
+    import dataclasses
+
+    from datatrove_pipelines.commits.serialize import related_file_section
+
+    memo: dict = {}
+    calls = []
+
+    def memoized(path, text, limit, newlines):
+        calls.append(path)
+        if (path, limit) not in memo:
+            memo[(path, limit)] = related_file_section(path, text, limit, newlines)
+        return memo[(path, limit)]
+
+    plain = example(related_size=9000)
+    for max_tokens in (1200, 3000, 8192, 3000, 8192, 100_000):
+        budget = BudgetConfig(max_tokens=max_tokens)
+        assert serialize(dataclasses.replace(plain, related_section=memoized), budget) == serialize(plain, budget)
+    assert calls and len(memo) < len(calls)  # the memo was used, not only filled
+
+
 def test_budget_cuts_related_then_tree_never_the_target():
     budget = BudgetConfig(max_tokens=1200, chars_per_token=3.5)
     text, info = serialize(example(), budget)

@@ -29,7 +29,14 @@ from datatrove_pipelines.commits.related import (
     token_counts,
     token_hashes_of_many,
 )
-from datatrove_pipelines.commits.serialize import BudgetConfig, CommitExample, render_tree, serialize, target_diff
+from datatrove_pipelines.commits.serialize import (
+    BudgetConfig,
+    CommitExample,
+    related_file_section,
+    render_tree,
+    serialize,
+    target_diff,
+)
 from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 from datatrove_pipelines.funnel import FunnelMixin
 
@@ -56,6 +63,7 @@ class RepositoryContext:
 
     MAX_CACHED_TOKEN_ELEMENTS = 8_000_000
     MAX_CACHED_TEXT_BYTES = 64 << 20
+    MAX_CACHED_SECTIONS = 512  # related files' sections as examples show them (a few KB each)
 
     def __init__(self, repo_path: str, hash_bytes: int, config: ContextConfig):
         self.repo_path = repo_path
@@ -67,6 +75,7 @@ class RepositoryContext:
         self._texts: dict[str, str | None] = {}  # blob id -> text (None: binary, too large, unreadable)
         self._text_bytes = 0
         self._newlines: dict[str, int] = {}  # blob id -> newlines of its text (for the truncation markers)
+        self._sections: dict[tuple[str, str, int], tuple[str, bool]] = {}  # (path, blob, limit) -> related section
         self.hash_bytes = hash_bytes
         # new blob id -> (old blob id, patch section): texts rebuilt from patches (``texts``) instead of read
         self._recipes: dict[str, tuple[str, str]] = {}
@@ -87,6 +96,7 @@ class RepositoryContext:
             if self._text_bytes > self.MAX_CACHED_TEXT_BYTES:
                 self._texts.clear()
                 self._newlines.clear()
+                self._sections.clear()
                 self._text_bytes = 0
             missing = [blob for blob in missing if not self._text_from_patches(blob)]
             for blob, found in self.objects.read_many(missing).items():
@@ -365,7 +375,20 @@ class RepositoryContext:
         focus = set(changed_paths) | {path for path, _ in related}
         tree = render_tree(list(snapshot), focus, budget.tree_max_entries)
         diff = target_diff(doc.text)
-        serialized = serialize(CommitExample(meta["message"], changes, diff, readme, tree, related, newlines), budget)
+        sections = self._sections
+        if len(sections) > self.MAX_CACHED_SECTIONS:
+            sections.clear()
+
+        def related_section(path: str, text: str, limit: int, newlines: int | None) -> tuple[str, bool]:
+            key = (path, snapshot[path], limit)
+            found = sections.get(key)
+            if found is None:
+                found = sections[key] = related_file_section(path, text, limit, newlines)
+            return found
+
+        serialized = serialize(
+            CommitExample(meta["message"], changes, diff, readme, tree, related, newlines, related_section), budget
+        )
         if serialized is None:
             raise OverBudget()
         text, info = serialized

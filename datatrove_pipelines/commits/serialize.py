@@ -15,6 +15,7 @@ section ends with a line saying how many lines were left out. Tokens are estimat
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -46,6 +47,8 @@ class CommitExample:
     tree: str = ""
     related: list[tuple[str, str]] = field(default_factory=list)  # (path, text), best first
     newlines: dict[str, int] = field(default_factory=dict)  # path -> newlines of its text, where already known
+    # ``related_file_section`` as the caller memoizes it (a related file recurs over consecutive commits)
+    related_section: Callable[[str, str, int, int | None], tuple[str, bool]] | None = None
 
 
 def target_diff(patch: str) -> str:
@@ -80,6 +83,12 @@ def _newlines(text: str) -> int:
     """Newlines of a whole text whose count the caller does not give: the tree listing recurs from commit to commit
     (the same cached string object, whose hash Python keeps), so its lines are counted once."""
     return text.count("\n")
+
+
+def related_file_section(path: str, text: str, limit: int, newlines: int | None = None) -> tuple[str, bool]:
+    """A related file's section, its text cut to ``limit`` characters, and whether it was cut."""
+    body, was_cut = truncate_lines(text, limit, newlines)
+    return _section("related_file", body, f' path="{path}"'), was_cut
 
 
 def _section(tag: str, body: str, attributes: str = "") -> str:
@@ -117,14 +126,15 @@ def serialize(example: CommitExample, budget: BudgetConfig) -> tuple[str, dict] 
             if was_cut:
                 cut.append("tree")
     related_paths = []
+    section_of = example.related_section or related_file_section
     for path, text in example.related:
         overhead = len(_section("related_file", "", f' path="{path}"'))
         if room - overhead < 64:
             cut.append(f"related:{path}")
             continue
         limit = min(budget.chars(budget.related_max_tokens), room - overhead)
-        body, was_cut = truncate_lines(text, limit, example.newlines.get(path))
-        context.append(_section("related_file", body, f' path="{path}"'))
+        section, was_cut = section_of(path, text, limit, example.newlines.get(path))
+        context.append(section)
         room -= len(context[-1])
         related_paths.append(path)
         if was_cut:
