@@ -86,6 +86,18 @@ def test_code_token_hashes_match_the_spec_on_random_texts():
         assert code_token_hashes(text).tolist() == expected, text
 
 
+def test_every_stop_word_and_no_near_miss_is_dropped():
+    """The stop-word table (indexed by a hash's low bits): each stop word, in any case, is dropped; words one letter
+    off, longer or shorter are kept."""
+    from datatrove_pipelines.commits.related import STOPWORDS
+
+    near = [word + "s" for word in STOPWORDS] + [word[:-1] + "q" for word in STOPWORDS] + ["thes", "wit", "ito"]
+    text = " ".join(STOPWORDS + [word.upper() for word in STOPWORDS] + near)
+    expected = [reference_token_hash(token) for token in code_tokens(text)]
+    assert code_token_hashes(text).tolist() == expected
+    assert len(expected) == len([word for word in near if len(word) > 1 and word not in STOPWORDS])
+
+
 def test_code_token_hashes_match_the_spec_on_real_files():
     for text in stdlib_texts():
         expected = [reference_token_hash(token) for token in code_tokens(text)]

@@ -43,18 +43,30 @@ STOPWORDS = (
 ).split()
 
 
-def _byte_table(members: bytes) -> bytes:
-    """A ``bytes.translate`` table: 1 for the bytes in ``members``, else 0 (read back as numpy booleans)."""
-    return bytes(1 if byte in members else 0 for byte in range(256))
-
-
 _LOWER_LETTERS, _UPPER_LETTERS, _DIGITS = b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"0123456789"
-_WORD_BYTE = _byte_table(_LOWER_LETTERS + _UPPER_LETTERS + _DIGITS)
-_UPPER_BYTE = _byte_table(_UPPER_LETTERS)
-_LOWER_OR_DIGIT_BYTE = _byte_table(_LOWER_LETTERS + _DIGITS)
-_LOWER_BYTE = _byte_table(_LOWER_LETTERS)
+# one ``bytes.translate`` gives each byte's class: 0 not part of a word, 1 lower-case letter, 2 upper-case, 3 digit
+_BYTE_CLASS = bytes(
+    1 if byte in _LOWER_LETTERS else 2 if byte in _UPPER_LETTERS else 3 if byte in _DIGITS else 0
+    for byte in range(256)
+)
 _STOP_HASHES = np.sort(np.array([reference_token_hash(word) for word in STOPWORDS], dtype=np.uint64))
 _STOP_MAX_BYTES = max(len(word) for word in STOPWORDS)
+
+
+def _stop_table(hashes: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """A table indexed by a hash's low bits holding the one stop-word hash with those bits (the fewest bits that
+    keep them apart); a slot without one holds a value whose low bits are not its index, which no hash that lands
+    there can equal."""
+    bits = 6
+    while len(np.unique(hashes & np.uint64((1 << bits) - 1))) < len(hashes):
+        bits += 1
+    mask = np.uint64((1 << bits) - 1)
+    table = np.arange(1 << bits, dtype=np.uint64) ^ np.uint64(1)
+    table[hashes & mask] = hashes
+    return table, mask
+
+
+_STOP_TABLE, _STOP_MASK = _stop_table(_STOP_HASHES)
 
 
 def code_tokens(text: str) -> list[str]:
@@ -91,16 +103,16 @@ def code_token_hashes(text: str) -> np.ndarray:
 
 
 def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """The hashes of ``code_tokens`` of ``raw`` and their byte offsets. Byte classes come from ``bytes.translate``
-    (a fraction of a numpy table lookup's cost); a token ends at the next boundary, a token start or the end of a
-    run of word bytes, both found by one ``flatnonzero``; only tokens as short as a stop word are looked up."""
+    """The hashes of ``code_tokens`` of ``raw`` and their byte offsets. Byte classes come from one
+    ``bytes.translate`` (a fraction of a numpy table lookup's cost); a token ends at the next boundary, a token start
+    or the end of a run of word bytes, both found by one ``flatnonzero``; only tokens as short as a stop word are
+    looked up, in a table indexed by their hash's low bits."""
     size = len(raw)
     if not size:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    word = np.frombuffer(raw.translate(_WORD_BYTE), dtype=bool)
-    upper = np.frombuffer(raw.translate(_UPPER_BYTE), dtype=bool)
-    lower_or_digit = np.frombuffer(raw.translate(_LOWER_OR_DIGIT_BYTE), dtype=bool)
-    lower = np.frombuffer(raw.translate(_LOWER_BYTE), dtype=bool)
+    classes = np.frombuffer(raw.translate(_BYTE_CLASS), dtype=np.uint8)
+    word, upper, lower = classes != 0, classes == 2, classes == 1
+    lower_or_digit = word & ~upper
     start = np.zeros(size + 1, dtype=bool)  # one past the end: the boundary of a run that ends the text
     start[:size] = word
     start[1:size] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
@@ -115,9 +127,8 @@ def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     starts, ends = starts[keep], ends[keep]
     hashes = hash_token_spans(raw.lower(), starts, ends)
     short = np.flatnonzero(ends - starts <= _STOP_MAX_BYTES)
-    at = np.searchsorted(_STOP_HASHES, hashes[short])
-    at[at == len(_STOP_HASHES)] = 0
-    stop = short[_STOP_HASHES[at] == hashes[short]]
+    candidates = hashes[short]
+    stop = short[_STOP_TABLE[candidates & _STOP_MASK] == candidates]
     if not len(stop):
         return hashes, starts
     content = np.ones(len(hashes), dtype=bool)
