@@ -21,6 +21,9 @@ from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     code_token_hashes,
     code_tokens,
+    near_top,
+    near_top_plain,
+    postings_order,
     reference_bm25_scores,
     reference_token_hash,
     token_counts,
@@ -71,6 +74,30 @@ def test_code_token_hashes_match_the_spec(text):
     assert code_token_hashes(text).tolist() == expected
 
 
+def test_code_token_hashes_match_the_spec_on_random_texts():
+    """Random texts over an alphabet that makes every boundary case frequent: case changes, digits, runs of
+    capitals, stop words, one-letter tokens, non-ASCII letters, separators at both ends."""
+    rng = np.random.default_rng(7)
+    pieces = ["a", "B", "ab", "AB", "Ab", "aB", "HTTP", "Server", "x1", "9", "_", " ", "\n", "é", "日", "the", "If"]
+    pieces += ["IS", "for", "their", "theirs", "into", "intoX", "-", "..", "\x00"]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 14))).tolist())
+        expected = [reference_token_hash(token) for token in code_tokens(text)]
+        assert code_token_hashes(text).tolist() == expected, text
+
+
+def test_every_stop_word_and_no_near_miss_is_dropped():
+    """The stop-word table (indexed by a hash's low bits): each stop word, in any case, is dropped; words one letter
+    off, longer or shorter are kept."""
+    from datatrove_pipelines.commits.related import STOPWORDS
+
+    near = [word + "s" for word in STOPWORDS] + [word[:-1] + "q" for word in STOPWORDS] + ["thes", "wit", "ito"]
+    text = " ".join(STOPWORDS + [word.upper() for word in STOPWORDS] + near)
+    expected = [reference_token_hash(token) for token in code_tokens(text)]
+    assert code_token_hashes(text).tolist() == expected
+    assert len(expected) == len([word for word in near if len(word) > 1 and word not in STOPWORDS])
+
+
 def test_code_token_hashes_match_the_spec_on_real_files():
     for text in stdlib_texts():
         expected = [reference_token_hash(token) for token in code_tokens(text)]
@@ -99,6 +126,17 @@ def test_counts_bm25_equals_bm25s_index_and_the_formula():
     # a document scored from outside the index with the index's statistics gets the index's own score
     for position, doc in enumerate(docs):
         assert counted.score_outside(query_hashes, doc) == pytest.approx(float(ours[position]), rel=1e-5)
+
+
+def test_postings_order_equals_a_stable_argsort():
+    """The index's sort (unstable, on hash bits over positions, checked) against numpy's stable argsort: real token
+    hashes of several files, many equal hashes, and different hashes that share their high bits (the fallback)."""
+    real = np.concatenate([token_counts(text)[0] for text in stdlib_texts()])
+    rng = np.random.default_rng(0)
+    few = rng.choice(real[:50], size=5000)  # each hash many times
+    shared_high = np.array([7 << 40, 5, (7 << 40) | 3, 9, (7 << 40) | 1, 5], dtype=np.uint64)  # out of order below
+    for hashes in (real, few, shared_high, shared_high[::-1].copy(), real[:1], real[:0], np.sort(real), real[::-1]):
+        assert postings_order(hashes).tolist() == np.argsort(hashes, kind="stable").tolist()
 
 
 def test_snapshot_index_reuse_masks_stale_files_and_scores_fresh_ones():
@@ -163,9 +201,58 @@ def test_top_many_equals_top_commit_by_commit():
     assert calls and max(calls) == 2  # fresh files asked for once per batch
 
 
+def test_top_many_equals_top_with_ties_at_every_cut():
+    """Many files with the same score (same tokens apart from their directory's, which no query asks for): which of
+    the tied files ``top`` keeps at its cut to 4 k candidates is numpy's choice, and ``top_many`` keeps the same;
+    some tied files fresh, some stale, some excluded."""
+    body = "def init_queue(self):\n    return heap_queue(self)\n"
+    snapshot = {f"pkg{i:02d}/queue.py": f"blob-{i}" for i in range(40)}
+    snapshot["other.py"] = "blob-other"
+    tokens = {(path, blob): token_counts(f"{path}\n{body}") for path, blob in snapshot.items()}
+    tokens[("other.py", "blob-other")] = token_counts("other.py\n" + stdlib_texts()[1])
+    index = SnapshotIndex(snapshot, {path: tokens[(path, blob)] for path, blob in snapshot.items()})
+    later = dict(snapshot, **{f"pkg{i:02d}/queue.py": f"blob-{i}-new" for i in (3, 17, 30)})
+    for i in (3, 17, 30):
+        tokens[(f"pkg{i:02d}/queue.py", f"blob-{i}-new")] = tokens[(f"pkg{i:02d}/queue.py", f"blob-{i}")]
+    del later["pkg05/queue.py"]
+    queries = [np.unique(code_token_hashes(text)) for text in ("init the queue", "heap queue init", "queue")]
+    snapshots = [snapshot, later, later]
+    excluded = [set(), {"pkg00/queue.py", "pkg17/queue.py"}, {"other.py"}]
+    for k in (1, 2, 3, 5, 12):
+        batched = index.top_many(queries, snapshots, lambda pairs: [tokens.get(pair) for pair in pairs], excluded, k)
+        one_by_one = [
+            index.top(query, snap, lambda path, blob: tokens.get((path, blob)), skip, k)
+            for query, snap, skip in zip(queries, snapshots, excluded, strict=True)
+        ]
+        assert batched == one_by_one
+        assert all(len(found) == k for found in batched)
+
+
+def test_near_top_equals_the_plain_cut():
+    """The vectorized cut to the candidates that can reach a row's top k (one lexsort) against ``np.partition`` row
+    by row, with ties, near-ties (1e-4 apart), empty rows and rows of fewer than k entries; its crowded rows are
+    those whose 4 k-th best is within 1e-4 of the k-th."""
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        count = int(rng.integers(1, 12))
+        rows = np.sort(rng.integers(0, count, size=int(rng.integers(0, 120))))
+        values = np.round(rng.uniform(0, 2, size=len(rows)), int(rng.integers(1, 5)))  # many exact ties
+        values[rng.random(len(values)) < 0.2] += 1e-4
+        for k in (1, 2, 5):
+            crowded: list[int] = []
+            near = near_top(rows, values, count, k, crowded_beyond=4 * k, crowded=crowded)
+            assert near.tolist() == near_top_plain(rows, values, count, k).tolist(), (trial, k)
+            expected = []
+            for row in range(count):
+                column = np.sort(values[rows == row])[::-1]
+                if len(column) > 4 * k and column[4 * k - 1] >= column[k - 1] - 1e-4:
+                    expected.append(row)
+            assert [int(row) for row in crowded] == expected
+
+
 def test_apply_token_delta_equals_delta_tokens():
     """The merge by binary search gives the plain np.unique result: tokens gone, new, counted up and down."""
-    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+    from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 
     before = "import heapq\nclass HeapQueue:\n    def push(self, item):\n        heapq.heappush(self.items, item)\n"
     section = (
@@ -186,7 +273,7 @@ def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
     the plain ``delta_tokens``."""
     import random
 
-    from datatrove_pipelines.commits.context import apply_token_delta, changed_lines, delta_tokens
+    from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 
     rng = random.Random(3)
     texts = stdlib_texts()
@@ -203,6 +290,27 @@ def test_apply_token_delta_equals_delta_tokens_on_random_edits_of_real_files():
         merged = apply_token_delta(old, plus, minus)
         assert merged[0].dtype == expected[0].dtype
         assert merged[0].tolist() == expected[0].tolist() and merged[1].tolist() == expected[1].tolist()
+
+
+def test_changed_lines_equal_the_line_by_line_reading(tmp_path):
+    """The regular-expression scan of a patch section against the line loop: every file section of this project's
+    history, and sections that put +/- lines before the first hunk, "+++"/"---" lines inside hunks, carriage
+    returns, form feeds, empty added lines, no hunk at all, a hunk header first."""
+    from datatrove_pipelines.commits.token_deltas import changed_lines, changed_lines_plain
+
+    patch = git(Path(__file__).resolve().parents[1], "log", "-p", "--format=", "-n", "150", "HEAD")
+    sections = patch.split("\ndiff --git ")
+    sections += [
+        "a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-old\r\n+new\r\n+++ plus\n--- minus\n+\n \x0ckept\n\\ No newline",
+        "@@ -1 +1 @@\n-a\n+b",
+        "+not in a hunk\n-nor this\n",
+        "",
+        "a/x b/x\nBinary files a/x and b/x differ\n",
+        "x\n@@@ -1 +1 @@@\n+combined\n@@ -2 +2 @@\n-y\n+z\n",
+    ]
+    assert len(sections) > 100
+    for section in sections:
+        assert changed_lines(section) == changed_lines_plain(section), section[:200]
 
 
 def test_token_hashes_of_many_equal_one_text_at_a_time():
@@ -237,6 +345,46 @@ def test_serialization_sections_and_target_roundtrip():
     assert order == sorted(order)
     assert parse_target(text) == (["M src/x.py", "R old.py -> new.py"], DIFF)
     assert info["related_paths"] == [f"src/r{i}.py" for i in range(5)] and info["cut"] == ["readme", "tree"]
+
+
+def test_serialization_with_known_line_counts_equals_counting():
+    """Line counts the caller gives (the context step counts each blob once) give the example counting gives, cut
+    markers included, at budgets that cut the README, the tree and the related files, with and without a final
+    newline."""
+    import dataclasses
+
+    plain = example(related_size=9000)
+    plain.related[2] = ("src/r2.py", plain.related[2][1].rstrip("\n"))
+    known = dataclasses.replace(
+        plain, newlines={path: text.count("\n") for path, text in [plain.readme, *plain.related]}
+    )
+    for max_tokens in (1200, 3000, 8192, 100_000):
+        budget = BudgetConfig(max_tokens=max_tokens)
+        assert serialize(known, budget) == serialize(plain, budget)
+    assert "more lines]" in serialize(known, BudgetConfig())[0]
+
+
+def test_serialization_with_memoized_related_sections_equals_the_plain_one():
+    """The context step memoizes related files' sections by (path, blob, limit) across commits: with a memo that has
+    seen the same files at other budgets (other limits), the example is the plain one."""
+    import dataclasses
+
+    from datatrove_pipelines.commits.serialize import related_file_section
+
+    memo: dict = {}
+    calls = []
+
+    def memoized(path, text, limit, newlines):
+        calls.append(path)
+        if (path, limit) not in memo:
+            memo[(path, limit)] = related_file_section(path, text, limit, newlines)
+        return memo[(path, limit)]
+
+    plain = example(related_size=9000)
+    for max_tokens in (1200, 3000, 8192, 3000, 8192, 100_000):
+        budget = BudgetConfig(max_tokens=max_tokens)
+        assert serialize(dataclasses.replace(plain, related_section=memoized), budget) == serialize(plain, budget)
+    assert calls and len(memo) < len(calls)  # the memo was used, not only filled
 
 
 def test_budget_cuts_related_then_tree_never_the_target():
@@ -565,12 +713,31 @@ def test_stream_commits_same_records_whatever_the_read_size(tmp_path):
     clone = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
 
-    def records(chunk: int) -> list[tuple]:
+    def records(chunk: int, read_ahead: bool = True) -> list[tuple]:
         return [
-            (c.sha, c.message, c.patch, [vars(f) for f in c.changes]) for c in stream_commits(str(clone), chunk=chunk)
+            (c.sha, c.message, c.patch, [vars(f) for f in c.changes])
+            for c in stream_commits(str(clone), chunk=chunk, read_ahead=read_ahead)
         ]
 
-    whole = records(1 << 24)
+    whole = records(1 << 24, read_ahead=False)  # the pipe read here, no thread
     assert len(whole) > 50
-    for chunk in (5, 97, 4096):
+    for chunk in (97, 4096, 1 << 24):
         assert records(chunk) == whole
+    for chunk in (5, 97):
+        assert records(chunk, read_ahead=False) == whole
+
+
+def test_stream_commits_stopped_early_leaves_no_git_or_thread_behind(tmp_path):
+    """A consumer that stops after a few commits (the read-ahead thread blocked on a full queue, git on a full
+    pipe): closing the stream ends git and the thread, and a new stream reads the history again."""
+    import threading
+
+    clone = tmp_path / "project"
+    git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
+    before = {thread.ident for thread in threading.enumerate()}
+    stream = stream_commits(str(clone), chunk=64)  # tiny reads: the queue fills at once
+    first = [next(stream).sha for _ in range(3)]
+    stream.close()
+    left = [t for t in threading.enumerate() if t.ident not in before and t.name == "git-log-read-ahead"]
+    assert not any(thread.is_alive() for thread in left)
+    assert [commit.sha for commit in stream_commits(str(clone))][:3] == first

@@ -26,11 +26,18 @@ from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     Tokens,
     code_token_hashes,
-    split_token_hashes,
     token_counts,
     token_hashes_of_many,
 )
-from datatrove_pipelines.commits.serialize import BudgetConfig, CommitExample, render_tree, serialize, target_diff
+from datatrove_pipelines.commits.serialize import (
+    BudgetConfig,
+    CommitExample,
+    related_file_section,
+    render_tree,
+    serialize,
+    target_diff,
+)
+from datatrove_pipelines.commits.token_deltas import apply_token_delta, changed_lines, delta_tokens
 from datatrove_pipelines.funnel import FunnelMixin
 
 README_PREFERENCE = ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markdown", "readme.adoc")
@@ -56,6 +63,7 @@ class RepositoryContext:
 
     MAX_CACHED_TOKEN_ELEMENTS = 8_000_000
     MAX_CACHED_TEXT_BYTES = 64 << 20
+    MAX_CACHED_SECTIONS = 512  # related files' sections as examples show them (a few KB each)
 
     def __init__(self, repo_path: str, hash_bytes: int, config: ContextConfig):
         self.repo_path = repo_path
@@ -66,6 +74,8 @@ class RepositoryContext:
         self._readmes: dict[int, tuple[dict, str | None]] = {}
         self._texts: dict[str, str | None] = {}  # blob id -> text (None: binary, too large, unreadable)
         self._text_bytes = 0
+        self._newlines: dict[str, int] = {}  # blob id -> newlines of its text (for the truncation markers)
+        self._sections: dict[tuple[str, str, int], tuple[str, bool]] = {}  # (path, blob, limit) -> related section
         self.hash_bytes = hash_bytes
         # new blob id -> (old blob id, patch section): texts rebuilt from patches (``texts``) instead of read
         self._recipes: dict[str, tuple[str, str]] = {}
@@ -85,6 +95,8 @@ class RepositoryContext:
         if missing:
             if self._text_bytes > self.MAX_CACHED_TEXT_BYTES:
                 self._texts.clear()
+                self._newlines.clear()
+                self._sections.clear()
                 self._text_bytes = 0
             missing = [blob for blob in missing if not self._text_from_patches(blob)]
             for blob, found in self.objects.read_many(missing).items():
@@ -238,20 +250,21 @@ class RepositoryContext:
                 self._remember_tokens((path, new_blob), new)
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
-        """Read in one batch what the batch's commits will need: READMEs and the files changed since the index was
-        built whose tokens are not known (those the batch's own commits write are learnt from their patches)."""
-        written = {(change[2], change[5]) for doc in docs for change in doc.metadata["changes"] if change[0] == "M"}
+        """Read in one batch what the batch's commits will need and no one knows yet: READMEs, and the files the
+        commits write other than by modifying them in place (added, renamed, copied: their tokens cannot be learnt
+        from the patch), which the next commits score as files changed since the index was built. Prefetching only
+        decides when texts are read, never what they are: anything it leaves out (a snapshot read whole from git,
+        tokens that could not be learnt) is read when asked for."""
         wanted = []
         for snapshot in snapshots:
             readme = self.readme(snapshot)
             if readme:
                 wanted.append(snapshot[readme])
-            if self.index is not None:
-                wanted.extend(
-                    blob
-                    for path, blob in snapshot.items() - self.index.files.items()
-                    if (path, blob) not in self.tokens and (path, blob) not in written
-                )
+        if self.index is not None:
+            for doc in docs:
+                for status, _, path, _, new_mode, new_blob in doc.metadata["changes"]:
+                    if status not in "MD" and new_mode in REGULAR_FILE_MODES and (path, new_blob) not in self.tokens:
+                        wanted.append(new_blob)
         if len(wanted) < 4 * self.config.rebuild_min_files * len(snapshots):  # else a rebuild reads them anyway
             self.texts(wanted)
 
@@ -352,11 +365,30 @@ class RepositoryContext:
         if readme_path and texts[snapshot[readme_path]]:
             readme = (readme_path, texts[snapshot[readme_path]])
         related = [(path, texts[snapshot[path]]) for path in ranked if texts[snapshot[path]]]
+        newlines = {}  # counted once per blob, not once per commit that shows it
+        for path, text in ([readme] if readme else []) + related:
+            count = self._newlines.get(snapshot[path])
+            if count is None:
+                count = self._newlines[snapshot[path]] = text.count("\n")
+            newlines[path] = count
         budget = self.config.budget
         focus = set(changed_paths) | {path for path, _ in related}
         tree = render_tree(list(snapshot), focus, budget.tree_max_entries)
         diff = target_diff(doc.text)
-        serialized = serialize(CommitExample(meta["message"], changes, diff, readme, tree, related), budget)
+        sections = self._sections
+        if len(sections) > self.MAX_CACHED_SECTIONS:
+            sections.clear()
+
+        def related_section(path: str, text: str, limit: int, newlines: int | None) -> tuple[str, bool]:
+            key = (path, snapshot[path], limit)
+            found = sections.get(key)
+            if found is None:
+                found = sections[key] = related_file_section(path, text, limit, newlines)
+            return found
+
+        serialized = serialize(
+            CommitExample(meta["message"], changes, diff, readme, tree, related, newlines, related_section), budget
+        )
         if serialized is None:
             raise OverBudget()
         text, info = serialized
@@ -405,74 +437,6 @@ def learnable_sections(doc: Document) -> list[tuple[str, str, str]]:
             continue
         learnable.append((path, new_blob, section))
     return learnable
-
-
-def changed_lines(section: str) -> tuple[str, str]:
-    """The added lines and the removed lines of a patch section (each joined by newlines, markers dropped)."""
-    added, removed = [], []
-    in_hunk = False
-    for line in section.split("\n"):
-        if line.startswith("@@"):
-            in_hunk = True
-        elif in_hunk and line.startswith("+"):
-            added.append(line[1:])
-        elif in_hunk and line.startswith("-"):
-            removed.append(line[1:])
-    return "\n".join(added), "\n".join(removed)
-
-
-def delta_tokens(old: Tokens, section: str) -> Tokens:
-    """The token counts of a file after a patch section, from its counts before: tokens never span lines, so the new
-    bag is the old one minus the removed lines' tokens plus the added lines' tokens. The plain version (one
-    ``np.unique`` over everything) that ``apply_token_delta`` is tested against."""
-    plus, minus = split_token_hashes(*changed_lines(section))
-    hashes = np.concatenate([old[0], plus, minus])
-    weights = np.concatenate([old[1], np.ones(len(plus)), -np.ones(len(minus))])
-    unique, inverse = np.unique(hashes, return_inverse=True)
-    counts = np.bincount(inverse, weights=weights, minlength=len(unique))
-    keep = counts > 0.5
-    return unique[keep], counts[keep]
-
-
-def apply_token_delta(old: Tokens, plus: np.ndarray, minus: np.ndarray) -> Tokens:
-    """``delta_tokens`` given the added and removed lines' token hashes: the few changed tokens are merged into the
-    sorted old counts by binary search instead of re-sorting the whole file's tokens (it runs for every file every
-    commit modifies, so its numpy calls are few: one sort of the changed tokens, one merge instead of inserts)."""
-    old_hashes, old_counts = old
-    changed = np.concatenate([plus, minus])
-    if not len(changed):
-        keep = old_counts > 0.5
-        return old_hashes[keep], old_counts[keep]
-    order = np.argsort(changed, kind="stable")
-    changed = changed[order]
-    first = np.empty(len(changed), dtype=bool)
-    first[0] = True
-    np.not_equal(changed[1:], changed[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    delta = np.add.reduceat(np.where(order < len(plus), 1.0, -1.0), starts)  # whole numbers: exact in any order
-    changed = changed[starts]
-    at = np.searchsorted(old_hashes, changed)
-    known = np.zeros(len(changed), dtype=bool)
-    inside = at < len(old_hashes)
-    known[inside] = old_hashes[at[inside]] == changed[inside]
-    counts = old_counts.copy()
-    counts[at[known]] += delta[known]
-    new = ~known & (delta > 0.5)
-    if new.any():  # merge: the new tokens go before the old token at their binary-search position
-        slots = at[new] + np.arange(int(new.sum()))
-        is_new = np.zeros(len(old_hashes) + len(slots), dtype=bool)
-        is_new[slots] = True
-        hashes = np.empty(len(is_new), dtype=old_hashes.dtype)
-        hashes[slots] = changed[new]
-        hashes[~is_new] = old_hashes
-        merged = np.empty(len(is_new), dtype=counts.dtype)
-        merged[slots] = delta[new]
-        merged[~is_new] = counts
-        counts = merged
-    else:
-        hashes = old_hashes
-    keep = counts > 0.5
-    return hashes[keep], counts[keep]
 
 
 def _query_text(doc: Document) -> str:

@@ -16,8 +16,10 @@ the diff options that change the output's shape (prefixes, renames, context, col
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -237,10 +239,58 @@ def parse_commit(record: bytes, max_patch_bytes: int) -> CommitRecord:
     return commit
 
 
+class PipeReadAhead(threading.Thread):
+    """Reads a pipe ahead of its consumer, up to ``max_chunks`` reads queued, so that the writer (``git log``, which
+    computes the diffs) is not held up by a full pipe while the consumer ranks and serializes: the two run at the
+    same time instead of taking turns. Its ``read1`` gives what the pipe's gave, in order, then ``b""``; an error
+    reading is raised there."""
+
+    def __init__(self, stream, chunk: int, max_chunks: int = 64):
+        super().__init__(name="git-log-read-ahead", daemon=True)
+        self.stream, self.chunk = stream, chunk
+        self.chunks: queue.Queue[bytes] = queue.Queue(max_chunks)
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                data = self.stream.read1(self.chunk)
+                if not data:
+                    break
+                self._put(data)
+        except BaseException as error:  # handed to the consumer (a closed pipe after ``stop`` is no error)
+            self.error = error
+        finally:
+            self._put(b"")
+
+    def _put(self, data: bytes) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.chunks.put(data, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read1(self) -> bytes:
+        data = self.chunks.get()
+        if not data and self.error is not None and not self.stopped.is_set():
+            raise self.error
+        return data
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
 def stream_commits(
-    repo_path: str, max_patch_bytes: int = 1 << 24, revisions: list[str] | None = None, chunk: int = 1 << 20
+    repo_path: str,
+    max_patch_bytes: int = 1 << 24,
+    revisions: list[str] | None = None,
+    chunk: int = 1 << 20,
+    read_ahead: bool = True,
 ) -> Iterator[CommitRecord]:
-    """Every commit of ``revisions`` (HEAD's history), parents first, parsed from one ``git log`` pipe.
+    """Every commit of ``revisions`` (HEAD's history), parents first, parsed from one ``git log`` pipe (read by a
+    ``PipeReadAhead`` thread; ``read_ahead=False`` reads it here, the plain way the tests compare it with).
 
     Raises GitError after the last complete commit if git fails mid-way (e.g. a corrupt object): the commits before
     it were already yielded; the one being written when git died is not, and the caller reports it."""
@@ -264,9 +314,12 @@ def stream_commits(
         env=git_environment(repo_path),
     )
     buffer = b""
+    ahead = PipeReadAhead(process.stdout, chunk) if read_ahead else None
+    if ahead is not None:
+        ahead.start()
     try:
         while True:
-            data = process.stdout.read1(chunk)
+            data = ahead.read1() if ahead is not None else process.stdout.read1(chunk)
             if not data:
                 break
             searched = len(buffer) - len(COMMIT_MARKER) + 1  # no marker starts before this but the first one
@@ -287,8 +340,12 @@ def stream_commits(
         if buffer.startswith(COMMIT_MARKER):
             yield parse_commit(buffer[len(COMMIT_MARKER) :], max_patch_bytes)
     finally:
+        if ahead is not None:
+            ahead.stop()
         if process.poll() is None:
             process.kill()
+        if ahead is not None:
+            ahead.join(timeout=10)  # git is gone: its read ends
         process.stdout.close()
         process.stderr.close()
         process.wait()

@@ -7,8 +7,9 @@ tokens, as the 64-bit hashes of ``datatrove_pipelines.dedup``). A file's path ad
 are computed once per (path, blob id) and reused by every snapshot that holds it.
 
 ``CountsBM25`` is a ``bm25s.BM25`` whose index is built from per-file token counts with a few numpy calls (bm25s
-builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here); retrieval is
-bm25s's own. The tests compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
+builds its lucene matrix from token lists with Python loops, ~0.5 s for a few hundred files here; the postings are
+ordered by ``postings_order``, one SIMD sort tested against a stable argsort); retrieval is bm25s's own. The tests
+compare its scores with ``bm25s.BM25.index`` on the same corpus and with the plain formula
 (``reference_bm25_scores``).
 
 ``SnapshotIndex`` is built once per snapshot and reused for the next snapshots while they stay close: files changed
@@ -16,8 +17,10 @@ since it was built are masked out of the bm25s scores and scored with the same f
 tokens; when too many changed, the index is rebuilt. ``SnapshotIndex.top`` is the plain one-commit path;
 ``SnapshotIndex.top_many`` scores the commits of a batch that share the index together, with the same numbers (tested):
 the indexed files through one sparse product of the queries' token indicators with the index matrix (float32, summed
-token by token in id order like bm25s), the fresh files through one product of their per-token terms (cached per file
-and index) with the queries' indicators (float64, summed in hash order like ``score_many_outside``).
+token by token in id order like bm25s), the fresh files through one product of the terms of their tokens that some
+query holds with the queries' indicators (float64, summed in hash order like ``score_many_outside``); each commit's
+candidates are cut to those that can reach its top k (``near_top``, tested against ``near_top_plain``) before the
+Python sort.
 """
 
 from __future__ import annotations
@@ -38,14 +41,32 @@ STOPWORDS = (
     "a an and are as at be but by for from has have if in into is it its of on or so that the their then there "
     "these this to was were will with"
 ).split()
-_TABLES = np.zeros((3, 256), dtype=bool)  # word byte, upper-case letter, lower-case letter or digit
-for _byte in b"abcdefghijklmnopqrstuvwxyz0123456789":
-    _TABLES[0, _byte] = _TABLES[2, _byte] = True
-for _byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _TABLES[0, _byte] = _TABLES[1, _byte] = True
-_LOWER = np.zeros(256, dtype=bool)
-_LOWER[list(b"abcdefghijklmnopqrstuvwxyz")] = True
+
+
+_LOWER_LETTERS, _UPPER_LETTERS, _DIGITS = b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"0123456789"
+# one ``bytes.translate`` gives each byte's class: 0 not part of a word, 1 lower-case letter, 2 upper-case, 3 digit
+_BYTE_CLASS = bytes(
+    1 if byte in _LOWER_LETTERS else 2 if byte in _UPPER_LETTERS else 3 if byte in _DIGITS else 0
+    for byte in range(256)
+)
 _STOP_HASHES = np.sort(np.array([reference_token_hash(word) for word in STOPWORDS], dtype=np.uint64))
+_STOP_MAX_BYTES = max(len(word) for word in STOPWORDS)
+
+
+def _stop_table(hashes: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """A table indexed by a hash's low bits holding the one stop-word hash with those bits (the fewest bits that
+    keep them apart); a slot without one holds a value whose low bits are not its index, which no hash that lands
+    there can equal."""
+    bits = 6
+    while len(np.unique(hashes & np.uint64((1 << bits) - 1))) < len(hashes):
+        bits += 1
+    mask = np.uint64((1 << bits) - 1)
+    table = np.arange(1 << bits, dtype=np.uint64) ^ np.uint64(1)
+    table[hashes & mask] = hashes
+    return table, mask
+
+
+_STOP_TABLE, _STOP_MASK = _stop_table(_STOP_HASHES)
 
 
 def code_tokens(text: str) -> list[str]:
@@ -82,24 +103,36 @@ def code_token_hashes(text: str) -> np.ndarray:
 
 
 def _token_hashes_and_starts(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
-    data = np.frombuffer(raw, dtype=np.uint8)
-    if not len(data):
+    """The hashes of ``code_tokens`` of ``raw`` and their byte offsets. Byte classes come from one
+    ``bytes.translate`` (a fraction of a numpy table lookup's cost); a token ends at the next boundary, a token start
+    or the end of a run of word bytes, both found by one ``flatnonzero``; only tokens as short as a stop word are
+    looked up, in a table indexed by their hash's low bits."""
+    size = len(raw)
+    if not size:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    word, upper, lower_or_digit = _TABLES[0][data], _TABLES[1][data], _TABLES[2][data]
-    lower = _LOWER[data]
-    start = word.copy()
-    start[1:] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
-    start[1:-1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
-    starts = np.flatnonzero(start)
-    run_ends = np.flatnonzero(word & ~np.append(word[1:], False)) + 1  # end of each run of word bytes
-    next_start = np.append(starts[1:], len(data))
-    ends = np.minimum(next_start, run_ends[np.searchsorted(run_ends, starts, side="right")])
+    classes = np.frombuffer(raw.translate(_BYTE_CLASS), dtype=np.uint8)
+    word, upper, lower = classes != 0, classes == 2, classes == 1
+    lower_or_digit = word & ~upper
+    start = np.zeros(size + 1, dtype=bool)  # one past the end: the boundary of a run that ends the text
+    start[:size] = word
+    start[1:size] &= ~word[:-1] | (upper[1:] & lower_or_digit[:-1])
+    start[1 : size - 1] |= upper[1:-1] & upper[:-2] & lower[2:]  # HTTPServer: a new word at the S
+    boundary = start.copy()
+    boundary[1:size] |= word[:-1] & ~word[1:]  # the byte after a run of word bytes
+    boundary[size] = word[-1]
+    positions = np.flatnonzero(boundary)
+    is_start = start[positions[:-1]]
+    starts, ends = positions[:-1][is_start], positions[1:][is_start]
     keep = ends - starts > 1
     starts, ends = starts[keep], ends[keep]
     hashes = hash_token_spans(raw.lower(), starts, ends)
-    at = np.searchsorted(_STOP_HASHES, hashes)
-    at[at == len(_STOP_HASHES)] = 0
-    content = _STOP_HASHES[at] != hashes
+    short = np.flatnonzero(ends - starts <= _STOP_MAX_BYTES)
+    candidates = hashes[short]
+    stop = short[_STOP_TABLE[candidates & _STOP_MASK] == candidates]
+    if not len(stop):
+        return hashes, starts
+    content = np.ones(len(hashes), dtype=bool)
+    content[stop] = False
     return hashes[content], starts[content]
 
 
@@ -126,6 +159,31 @@ def token_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct token hashes, their counts) of ``text``."""
     hashes, counts = np.unique(code_token_hashes(text), return_counts=True)
     return hashes, counts.astype(np.float64)
+
+
+def postings_order(hashes: np.ndarray) -> np.ndarray:
+    """``np.argsort(hashes, kind="stable")`` (the reference; tested), from one unstable SIMD sort of 64-bit keys
+    instead of a stable sort of the hashes: each key is a hash's high bits over the element's position, so equal
+    hashes keep their order. Two different hashes that share their high bits may come out of order: checked, and
+    then the stable sort is done after all."""
+    return _postings_order(hashes)[0]
+
+
+def _postings_order(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``postings_order`` and the hashes in that order."""
+    count = len(hashes)
+    position_bits = max(int(count - 1).bit_length(), 1)
+    if count >= 2 and position_bits <= 40:  # ~2^24 hash bits at least: collisions stay rare
+        shift = np.uint64(position_bits)
+        keys = (hashes >> shift) << shift
+        keys |= np.arange(count, dtype=np.uint64)
+        keys.sort()
+        order = (keys & np.uint64((1 << position_bits) - 1)).astype(np.intp)
+        ordered = hashes[order]
+        if not (ordered[1:] < ordered[:-1]).any():
+            return order, ordered
+    order = np.argsort(hashes, kind="stable")
+    return order, hashes[order]
 
 
 def lucene_idf(df, n_docs: int):
@@ -161,26 +219,27 @@ class CountsBM25(bm25s.BM25):
         sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
         all_hashes = np.concatenate([hashes for hashes, _ in docs]) if docs else np.zeros(0, np.uint64)
         all_tf = np.concatenate([counts for _, counts in docs]) if docs else np.zeros(0)
-        # one stable sort by token: the postings of a token come out in document order (what bm25s's CSC holds)
-        order = np.argsort(all_hashes, kind="stable")
-        sorted_hashes = all_hashes[order]
+        # postings by token, those of a token in document order (what bm25s's CSC holds)
+        order, sorted_hashes = _postings_order(all_hashes)
         new_token = np.ones(len(sorted_hashes), dtype=bool)
         new_token[1:] = sorted_hashes[1:] != sorted_hashes[:-1]
         vocabulary = sorted_hashes[new_token]
         sorted_token_ids = np.cumsum(new_token) - 1
-        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+        doc_ids = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)
         lengths = np.bincount(doc_ids, weights=all_tf, minlength=len(docs))  # whole counts: exact in any order
         self.n_docs, self.avg_len = len(docs), (float(lengths.mean()) if len(docs) else 1.0)
         self.df = np.bincount(sorted_token_ids, minlength=len(vocabulary))
         self.idf = lucene_idf(self.df, self.n_docs)
         sorted_docs = doc_ids[order]
         sorted_tf = all_tf[order]
-        tfc = sorted_tf / (self.k1 * (1 - self.b + self.b * lengths[sorted_docs] / self.avg_len) + sorted_tf)
+        # each document's length norm once, then one gather (the same numbers as computing it posting by posting)
+        norm = self.k1 * (1 - self.b + self.b * lengths / self.avg_len)
+        tfc = sorted_tf / (norm[sorted_docs] + sorted_tf)
         indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
         np.cumsum(self.df, out=indptr[1:])
         self.scores = {
             "data": (self.idf[sorted_token_ids] * tfc).astype(self.dtype),
-            "indices": sorted_docs.astype(self.int_dtype),
+            "indices": sorted_docs.astype(self.int_dtype, copy=False),
             "indptr": indptr,
             "num_docs": self.n_docs,
         }
@@ -324,113 +383,118 @@ class SnapshotIndex:
         """``top`` of several commits (sorted distinct query hashes, snapshots, exclusions) against this index, with
         the same scores: the indexed files through one sparse product of the queries' token indicators with the
         index (float32, summed token by token in id order, as bm25s does), the files changed since the index was
-        built through one product with their per-token terms (cached per file and index), summed in hash order
-        in float64, as ``score_many_outside`` does."""
-        results: list[list[tuple[str, float]]] = [[] for _ in queries]
+        built through one product of their terms with the queries' indicators (summed in hash order in float64, as
+        ``score_many_outside`` does). Only the candidates that can reach a commit's top ``k`` are sorted in Python
+        (``near_top``)."""
+        if k <= 0:
+            return [[] for _ in queries]
         files, position = self.files, self.position
         fresh_of: list[list[tuple[str, str]]] = []
         masked_of: list[list[int]] = []
         for snapshot, skip in zip(snapshots, excluded, strict=True):
             differ = self.difference(snapshot)
             self._differences.pop(id(snapshot), None)
-            # a differing pair the index holds is stale, any other is fresh
-            fresh_of.append([pair for pair in differ if files.get(pair[0]) != pair[1] and pair[0] not in skip])
-            masked = [position[path] for path in skip if path in position]
-            masked += [position[path] for path, blob in differ if files.get(path) == blob and path in position]
+            fresh, masked = [], [position[path] for path in skip if path in position]
+            for pair in differ:  # a differing pair the index holds is stale, any other is fresh
+                if files.get(pair[0]) == pair[1]:
+                    if pair[0] in position:
+                        masked.append(position[pair[0]])
+                elif pair[0] not in skip:
+                    fresh.append(pair)
+            fresh_of.append(fresh)
             masked_of.append(masked)
+        results: list[list[tuple[str, float]]] = [[] for _ in queries]
         if self.paths and queries:
-            results = self._indexed_top(queries, masked_of, k)
+            rows, docs, values = self._indexed_candidates(queries, masked_of, k)
+            paths = self.paths
+            for row, doc, value in zip(rows.tolist(), docs.tolist(), values.tolist(), strict=True):
+                results[row].append((paths[doc], value))
         union = list(dict.fromkeys(pair for pairs in fresh_of for pair in pairs))
         if union:
-            docs = dict(zip(union, tokens_for_many(union), strict=True))
-            union = [pair for pair in union if docs[pair] is not None and len(docs[pair][0])]
+            tokens_of = dict(zip(union, tokens_for_many(union), strict=True))
+            union = [pair for pair in union if tokens_of[pair] is not None and len(tokens_of[pair][0])]
         if union:
             row_of = {pair: row for row, pair in enumerate(union)}
-            scores = self._outside_scores(queries, union, docs)
-            for position, pairs in enumerate(fresh_of):
-                rows = np.array([row_of[pair] for pair in pairs if pair in row_of], dtype=np.int64)
-                column = scores[rows, position]
-                rows, column = rows[column > 0], column[column > 0]
-                if len(rows) > k:  # only those that can reach the top k: within 1e-4 of the k-th best
-                    threshold = np.partition(column, len(column) - k)[len(column) - k] - 1e-4
-                    rows, column = rows[column >= threshold], column[column >= threshold]
-                results[position] += [
-                    (union[row][0], score) for row, score in zip(rows.tolist(), column.tolist(), strict=True)
-                ]
-        for found in results:
-            found.sort(key=lambda item: (-round(item[1], 4), item[0]))
-        return [found[:k] for found in results]
+            scores = self._outside_scores(queries, union, tokens_of)
+            file_rows = [row_of[pair] for pairs in fresh_of for pair in pairs if pair in row_of]
+            commits = np.repeat(np.arange(len(queries)), [sum(pair in row_of for pair in pairs) for pairs in fresh_of])
+            file_rows = np.array(file_rows, dtype=np.int64)
+            values = scores[file_rows, commits]
+            positive = values > 0
+            commits, file_rows, values = commits[positive], file_rows[positive], values[positive]
+            near = near_top(commits, values, len(queries), k)
+            for commit, row, value in zip(
+                commits[near].tolist(), file_rows[near].tolist(), values[near].tolist(), strict=True
+            ):
+                results[commit].append((union[row][0], value))
+        for candidates in results:
+            candidates.sort(key=lambda item: (-round(item[1], 4), item[0]))
+        return [candidates[:k] for candidates in results]
 
-    def _indexed_top(self, queries: list[np.ndarray], masked_of: list[list[int]], k: int) -> list:
-        """The indexed candidates of each commit as ``top`` picks them (``masked_of``: index positions left out)."""
+    def _indexed_candidates(
+        self, queries: list[np.ndarray], masked_of: list[list[int]], k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(commit, index position, score) of the indexed files that can reach each commit's top ``k`` as ``top``
+        ranks them (``masked_of``: index positions left out): ``top`` keeps the ``4 k`` best (``argpartition``),
+        of which only those within 1e-4 of the ``k``-th best can make the top ``k``; where files tied at the
+        ``4 k``-th score are that close, ``argpartition``'s own choice is taken, as in ``top``."""
         vocabulary = self.bm25.vocabulary
+        count = len(queries)
         sizes = np.array([len(query) for query in queries], dtype=np.int64)
-        hashes = np.concatenate(queries) if len(queries) else np.zeros(0, np.uint64)
-        owner = np.repeat(np.arange(len(queries)), sizes)
+        hashes = np.concatenate(queries)
+        owner = np.repeat(np.arange(count), sizes)
         positions = np.searchsorted(vocabulary, hashes)
         inside = positions < len(vocabulary)
         found = np.zeros(len(hashes), dtype=bool)
         found[inside] = vocabulary[positions[inside]] == hashes[inside]
-        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner[found], minlength=len(queries)), out=indptr[1:])
+        indptr = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[found], minlength=count), out=indptr[1:])
         indicator = scipy.sparse.csr_matrix(
             (np.ones(int(found.sum()), dtype=self.matrix.dtype), positions[found], indptr),
-            shape=(len(queries), len(vocabulary)),
+            shape=(count, len(vocabulary)),
         )
         product = (indicator @ self.matrix).tocsr()
         product.sort_indices()
-        results = []
-        blocked = np.zeros(len(self.paths), dtype=bool)
-        for position, masked in enumerate(masked_of):
-            start, end = product.indptr[position], product.indptr[position + 1]
-            candidates = product.indices[start:end]
-            values = product.data[start:end].astype(np.float64)
-            if len(masked):
-                blocked[masked] = True
-                keep = ~blocked[candidates]
-                blocked[masked] = False
-                candidates, values = candidates[keep], values[keep]
-            keep = values > 0
-            candidates, values = candidates[keep], values[keep]
-            if len(candidates) > 4 * k:
-                best = np.argpartition(-values, 4 * k - 1)[: 4 * k]
-                candidates, values = candidates[best], values[best]
-            results.append(list(zip([self.paths[i] for i in candidates.tolist()], values.tolist(), strict=True)))
-        return results
+        rows = np.repeat(np.arange(count), np.diff(product.indptr))
+        docs = product.indices.astype(np.int64)
+        values = product.data.astype(np.float64)
+        keep = values > 0
+        masked_sizes = [len(masked) for masked in masked_of]
+        if sum(masked_sizes):
+            n_docs = len(self.paths)
+            masked = np.unique(np.repeat(np.arange(count), masked_sizes) * n_docs + np.concatenate(masked_of))
+            keys = rows * n_docs + docs
+            at = np.searchsorted(masked, keys)
+            at[at == len(masked)] = 0
+            keep &= masked[at] != keys
+        rows, docs, values = rows[keep], docs[keep], values[keep]
+        crowded: list[int] = []
+        near = near_top(rows, values, count, k, crowded_beyond=4 * k, crowded=crowded)
+        for row in crowded:  # top's own argpartition: the same numbers in the same order, the same choice
+            start, end = np.searchsorted(rows, [row, row + 1])
+            best = start + np.argpartition(-values[start:end], 4 * k - 1)[: 4 * k]
+            chosen = np.zeros(end - start, dtype=bool)
+            chosen[best - start] = True
+            near[start:end] &= chosen
+        return rows[near], docs[near], values[near]
 
     def _outside_scores(
         self, queries: list[np.ndarray], union: list[tuple[str, str]], docs: dict[tuple[str, str], Tokens]
     ) -> np.ndarray:
-        """(files x commits) scores of files outside the index, with the index's statistics."""
-        new = [pair for pair in union if pair not in self._outside_weights]
-        if new:
-            self._outside_weights.update(zip(new, self._term_weights([docs[pair] for pair in new]), strict=True))
-        weights = [self._outside_weights[pair] for pair in union]
-        vocabulary = np.unique(np.concatenate(queries)) if len(queries) else np.zeros(0, np.uint64)
+        """(files x commits) scores of files outside the index, with the index's statistics: the BM25 term of each
+        of their tokens that some query holds (``score_many_outside``'s formula, element by element), summed per
+        file and commit in hash order by one sparse product."""
+        bm25 = self.bm25
+        vocabulary = np.unique(np.concatenate(queries))
         sizes = np.array([len(docs[pair][0]) for pair in union], dtype=np.int64)
         hashes = np.concatenate([docs[pair][0] for pair in union])
-        terms = np.concatenate(weights)
+        tf = np.concatenate([docs[pair][1] for pair in union])
         owner = np.repeat(np.arange(len(union)), sizes)
+        lengths = np.bincount(owner, weights=tf, minlength=len(union))
         at = np.searchsorted(vocabulary, hashes)
         at[at == len(vocabulary)] = 0
         hit = vocabulary[at] == hashes if len(vocabulary) else np.zeros(len(hashes), dtype=bool)
-        indptr = np.zeros(len(union) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner[hit], minlength=len(union)), out=indptr[1:])
-        matrix = scipy.sparse.csr_matrix((terms[hit], at[hit], indptr), shape=(len(union), len(vocabulary)))
-        indicator = np.zeros((len(vocabulary), len(queries)))
-        for position, query in enumerate(queries):
-            indicator[np.searchsorted(vocabulary, query), position] = 1.0
-        return matrix @ indicator
-
-    def _term_weights(self, docs: list[Tokens]) -> list[np.ndarray]:
-        """Each token's BM25 term in documents outside the index (``score_many_outside``'s formula, element by
-        element), for all their tokens at once."""
-        bm25 = self.bm25
-        sizes = np.array([len(hashes) for hashes, _ in docs], dtype=np.int64)
-        hashes = np.concatenate([hashes for hashes, _ in docs])
-        tf = np.concatenate([counts for _, counts in docs])
-        owner = np.repeat(np.arange(len(docs)), sizes)
-        lengths = np.bincount(owner, weights=tf, minlength=len(docs))
+        hashes, tf, owner, at = hashes[hit], tf[hit], owner[hit], at[hit]
         positions = np.searchsorted(bm25.vocabulary, hashes)
         inside = positions < len(bm25.vocabulary)
         known = np.zeros(len(hashes), dtype=bool)
@@ -438,4 +502,51 @@ class SnapshotIndex:
         df = np.zeros(len(hashes))
         df[known] = bm25.df[positions[known]]
         norm = bm25.k1 * (1 - bm25.b + bm25.b * lengths[owner] / bm25.avg_len)
-        return np.split(lucene_idf(df, bm25.n_docs) * tf / (tf + norm), np.cumsum(sizes)[:-1])
+        terms = lucene_idf(df, bm25.n_docs) * tf / (tf + norm)
+        indptr = np.zeros(len(union) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(union)), out=indptr[1:])
+        matrix = scipy.sparse.csr_matrix((terms, at, indptr), shape=(len(union), len(vocabulary)))
+        indicator = np.zeros((len(vocabulary), len(queries)))
+        columns = np.searchsorted(vocabulary, np.concatenate(queries))
+        indicator[columns, np.repeat(np.arange(len(queries)), [len(query) for query in queries])] = 1.0
+        return matrix @ indicator
+
+
+def near_top(
+    rows: np.ndarray,
+    values: np.ndarray,
+    count: int,
+    k: int,
+    crowded_beyond: int | None = None,
+    crowded: list[int] | None = None,
+) -> np.ndarray:
+    """Which entries (``rows``: sorted row of each, ``count`` rows) can be among their row's ``k`` best once ranked
+    by score rounded to 4 decimals: all of a row of at most ``k``, else those within 1e-4 of the row's ``k``-th
+    best value (any lower one rounds strictly below ``k`` others). With ``crowded_beyond`` (n), the rows of more
+    than n entries whose n-th best is itself that close are added to ``crowded``, since there which n entries a
+    cut to the n best keeps decides the ranking. ``near_top_plain`` is the reference."""
+    sizes = np.bincount(rows, minlength=count)
+    starts = np.zeros(count, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    order = np.lexsort((-values, rows))  # best first within each row
+    big = sizes > k
+    threshold = np.full(count, -np.inf)
+    threshold[big] = values[order[starts[big] + k - 1]] - 1e-4
+    if crowded_beyond is not None and crowded is not None:
+        beyond = sizes > crowded_beyond
+        crowded.extend(np.flatnonzero(beyond)[values[order[starts[beyond] + crowded_beyond - 1]] >= threshold[beyond]])
+    return values >= threshold[rows]
+
+
+def near_top_plain(rows: np.ndarray, values: np.ndarray, count: int, k: int) -> np.ndarray:
+    """``near_top`` one row at a time, with ``np.partition`` (what ``top_many`` did per commit)."""
+    keep = np.zeros(len(values), dtype=bool)
+    for row in range(count):
+        members = np.flatnonzero(rows == row)
+        column = values[members]
+        if len(column) > k:
+            threshold = np.partition(column, len(column) - k)[len(column) - k] - 1e-4
+            keep[members] = column >= threshold
+        else:
+            keep[members] = True
+    return keep

@@ -15,6 +15,7 @@ section ends with a line saying how many lines were left out. Tokens are estimat
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -45,6 +46,9 @@ class CommitExample:
     readme: tuple[str, str] | None = None  # (path, text)
     tree: str = ""
     related: list[tuple[str, str]] = field(default_factory=list)  # (path, text), best first
+    newlines: dict[str, int] = field(default_factory=dict)  # path -> newlines of its text, where already known
+    # ``related_file_section`` as the caller memoizes it (a related file recurs over consecutive commits)
+    related_section: Callable[[str, str, int, int | None], tuple[str, bool]] | None = None
 
 
 def target_diff(patch: str) -> str:
@@ -60,22 +64,31 @@ def changed_files_lines(changes: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def truncate_lines(text: str, max_chars: int) -> tuple[str, bool]:
-    """``text`` cut at a line end to at most ``max_chars`` (with the marker line), and whether it was cut."""
+def truncate_lines(text: str, max_chars: int, newlines: int | None = None) -> tuple[str, bool]:
+    """``text`` cut at a line end to at most ``max_chars`` (with the marker line), and whether it was cut.
+    ``newlines``: ``text.count("\\n")`` where the caller knows it."""
     if len(text) <= max_chars:
         return text, False
     marker_room = 48
     cut = text.rfind("\n", 0, max(max_chars - marker_room, 0))
     kept = text[: cut + 1] if cut >= 0 else ""
-    left_out = _newlines(text) - kept.count("\n") + (0 if text.endswith("\n") else 1)
+    if newlines is None:
+        newlines = _newlines(text)
+    left_out = newlines - kept.count("\n") + (0 if text.endswith("\n") else 1)
     return f"{kept}… [{left_out} more lines]\n", True
 
 
 @lru_cache(maxsize=64)
 def _newlines(text: str) -> int:
-    """Newlines of a whole file: related files recur from commit to commit (the same cached string objects,
-    whose hash Python keeps), so their lines are counted once."""
+    """Newlines of a whole text whose count the caller does not give: the tree listing recurs from commit to commit
+    (the same cached string object, whose hash Python keeps), so its lines are counted once."""
     return text.count("\n")
+
+
+def related_file_section(path: str, text: str, limit: int, newlines: int | None = None) -> tuple[str, bool]:
+    """A related file's section, its text cut to ``limit`` characters, and whether it was cut."""
+    body, was_cut = truncate_lines(text, limit, newlines)
+    return _section("related_file", body, f' path="{path}"'), was_cut
 
 
 def _section(tag: str, body: str, attributes: str = "") -> str:
@@ -97,7 +110,8 @@ def serialize(example: CommitExample, budget: BudgetConfig) -> tuple[str, dict] 
     if example.readme:
         path, text = example.readme
         overhead = len(_section("readme", "", f' path="{path}"'))
-        body, was_cut = truncate_lines(text, min(budget.chars(budget.readme_max_tokens), room - overhead))
+        limit = min(budget.chars(budget.readme_max_tokens), room - overhead)
+        body, was_cut = truncate_lines(text, limit, example.newlines.get(path))
         if room - overhead > 0 and body.strip():
             context.append(_section("readme", body, f' path="{path}"'))
             room -= len(context[-1])
@@ -112,18 +126,20 @@ def serialize(example: CommitExample, budget: BudgetConfig) -> tuple[str, dict] 
             if was_cut:
                 cut.append("tree")
     related_paths = []
+    section_of = example.related_section or related_file_section
     for path, text in example.related:
         overhead = len(_section("related_file", "", f' path="{path}"'))
         if room - overhead < 64:
             cut.append(f"related:{path}")
             continue
-        body, was_cut = truncate_lines(text, min(budget.chars(budget.related_max_tokens), room - overhead))
-        context.append(_section("related_file", body, f' path="{path}"'))
+        limit = min(budget.chars(budget.related_max_tokens), room - overhead)
+        section, was_cut = section_of(path, text, limit, example.newlines.get(path))
+        context.append(section)
         room -= len(context[-1])
         related_paths.append(path)
         if was_cut:
             cut.append(f"related:{path}")
-    text = head + "".join(context) + target
+    text = "".join([head, *context, target])  # one copy of the whole example
     return text, {"tokens": budget.tokens(text), "cut": cut, "related_paths": related_paths}
 
 
