@@ -27,27 +27,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 
 from datatrove.pipeline.base import PipelineStep
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
 from datatrove_pipelines.code_readers import FaultTolerantJsonlReader, ReaderConfig, reader_for_input
-from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
+from datatrove_pipelines.decontamination import (
+    DecontaminationConfig,
+    DecontaminationFilter,
+    add_decontamination_arguments,
+)
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
-from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
-from datatrove_pipelines.hub import add_hub_arguments
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stage import (
     StageCard,
     StageOutput,
     StageRun,
-    add_config_argument,
-    command_line,
+    add_stage_arguments,
     parse_stage_args,
     run_stage,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
@@ -161,17 +163,13 @@ def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_argument(parser)
-    parser.add_argument(
-        "--input",
-        nargs="+",
-        action="extend",
-        required=True,
-        help="directory of repositories, .jsonl[.gz]/.parquet file (the-stack-v2 style), or Hub dataset id",
+    add_stage_arguments(
+        parser,
+        input_help="directory of repositories, .jsonl[.gz]/.parquet file (the-stack-v2 style), or Hub dataset id",
+        input_nargs="+",
+        input_action="extend",
     )
-    parser.add_argument("--output", required=True, help="output directory (kept/, excluded/, stats.json)")
-    parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
-    parser.add_argument("--no-decontamination", action="store_true")
+    add_decontamination_arguments(parser)
     parser.add_argument("--no-exact-dedup", action="store_true")
     parser.add_argument("--no-near-dedup", action="store_true")
     parser.add_argument("--no-syntax-check", action="store_true")
@@ -180,8 +178,6 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser.add_argument("--minhash-buckets", type=int, default=DedupConfig.num_buckets)
     parser.add_argument("--minhash-hashes-per-bucket", type=int, default=DedupConfig.hashes_per_bucket)
     parser.add_argument("--hub-split", default=ReaderConfig.hub_split, help="split of Hub dataset inputs")
-    add_executor_arguments(parser)
-    add_hub_arguments(parser)
     args = parse_stage_args(parser, argv)
     return CodeFilesConfig(
         inputs=args.input,
@@ -198,18 +194,12 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
         syntax=SyntaxCheckConfig(enabled=not args.no_syntax_check),
         decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
         decontaminate=not args.no_decontamination,
-        executor=executor_config_from_args(args),
-        push_to_hub=args.push_to_hub,
-        hub_private=args.hub_private,
+        **stage_config_fields(args),
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_args(argv)
-    stats = run_code_files(config, command=command_line("datatrove_pipelines.code_files", argv))
-    if stats is not None:
-        print(format_funnel(stats))
+    stage_main("datatrove_pipelines.code_files", argv, parse_args, run_code_files)
 
 
 if __name__ == "__main__":
