@@ -65,12 +65,17 @@ def load_model(path: str):
     return fasttext.load_model(path)
 
 
+def check_dim(dim: int) -> None:
+    """A clear error for ``dim < 100``, where fastText's supervised training gives NaN with this build."""
+    if dim < MIN_DIM:
+        raise ValueError(f"fastText dim must be >= {MIN_DIM} (got {dim}): smaller dims give NaN with this build")
+
+
 def train_supervised(input: str, *, lr: float, dim: int = MIN_DIM, attempts: int = DEFAULT_ATTEMPTS, **params: Any):
     """``fasttext.train_supervised(input=..., lr=..., dim=..., **params)`` in a fresh interpreter; a run that diverges
     (NaN) is retried, up to ``attempts`` runs, at ``lr / 2 ** attempt``. Returns ``(model, learning rate used)``;
     raises the last error when every attempt diverged."""
-    if dim < MIN_DIM:
-        raise ValueError(f"fastText dim must be >= {MIN_DIM} (got {dim}): smaller dims give NaN with this build")
+    check_dim(dim)
     with tempfile.TemporaryDirectory(prefix="fasttext-") as folder:
         output = os.path.join(folder, "model.bin")
         for attempt in range(attempts):

@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field
 
-from datatrove_pipelines.fasttext_training import train_supervised
+from datatrove_pipelines.fasttext_training import check_dim, train_supervised
 from datatrove_pipelines.quality.scorer import fasttext_text
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__other"
@@ -61,8 +61,7 @@ class HighQualityConfig:
             raise ValueError("--target-share must be within (0, 1)")
         if not 0 < self.heldout_fraction < 1:
             raise ValueError("--heldout-fraction must be within (0, 1)")
-        if self.dim < 100:
-            raise ValueError("fastText needs dim >= 100 here (smaller dimensions give NaN)")
+        check_dim(self.dim)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from datatrove_pipelines.fasttext_training import load_model, train_supervised
+from datatrove_pipelines.fasttext_training import check_dim, load_model, train_supervised
 from datatrove_pipelines.funnel import FunnelFilter
 
 CODE_LABEL = "__label__code"
@@ -62,8 +62,7 @@ class FastTextSettings:
     bucket: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.dim < 100:
-            raise ValueError(f"fastText dim must be >= 100 (got {self.dim})")
+        check_dim(self.dim)
 
 
 def train_fasttext(examples: list[tuple[str, int]], settings: FastTextSettings, path: str):
