@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 MIN_DIM = 100  # below this the supervised training of these builds gives NaN
@@ -63,6 +64,19 @@ def load_model(path: str):
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None
     return fasttext.load_model(path)
+
+
+def train_supervised_lines(lines: Iterable[str], *, lr: float, folder: str | None = None, **params: Any):
+    """:func:`train_supervised` on training lines (``__label__X text``), written to a temporary file (in ``folder``;
+    None: the system's) that is removed afterwards. Returns ``(model, learning rate used)``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, dir=folder, encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+        path = handle.name
+    try:
+        return train_supervised(path, lr=lr, **params)
+    finally:
+        os.unlink(path)
 
 
 def check_dim(dim: int) -> None:
