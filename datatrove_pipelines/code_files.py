@@ -25,7 +25,6 @@ See docs/code_files.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -42,11 +41,11 @@ from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, D
 from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_stage_arguments,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
+    stage_card_settings,
     stage_config_fields,
     stage_main,
 )
@@ -127,16 +126,6 @@ headers, data-like files); files tree-sitter cannot parse removed; files sharing
 removed. Each record: `text`, `id` (`<repo>/<path>`), `metadata` (`repo`, `path`, `language`, `size`, `sha256`)."""
 
 
-def card_settings(config: CodeFilesConfig) -> dict:
-    """The settings a reader of the dataset card needs: every step's config (not where the outputs went)."""
-    settings = dataclasses.asdict(config)
-    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private"):
-        settings.pop(machine_specific)
-    for cache in ("cache_dir", "cache_index"):  # where the decontamination index is cached changes no decision
-        settings["decontamination"].pop(cache)
-    return settings
-
-
 def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
     """The datatrove runs in order. Stage 2 runs one task per bucket, or fewer (each handling several buckets) when
     fewer tasks were asked for; with a single such task, stages 2 and 3 are one run ("dedup"), which saves a round of
@@ -150,15 +139,11 @@ def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
     return [StageRun("prepare", pipelines["prepare"]), *dedup, StageRun("filter", pipelines["filter"])]
 
 
-def stage_output(config: CodeFilesConfig, command: str | None = None) -> StageOutput:
-    card = StageCard(pretty_name="Curated code files", description=CARD_DESCRIPTION, settings=card_settings(config))
-    return StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-
-
 def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict | None:
     """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json and the card).
     ``command`` (the command line) goes into the dataset card."""
-    return run_stage(stage_runs(config), config.executor, stage_output(config, command), "code_files")
+    card = StageCard("Curated code files", CARD_DESCRIPTION, stage_card_settings(config))
+    return run_config_stage(stage_runs(config), config, card, command, "code_files")
 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:

@@ -29,12 +29,11 @@ from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.funnel import FunnelMixin, StatsBuffer
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_stage_arguments,
     documents_reader,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
     stage_config_fields,
     stage_main,
 )
@@ -187,8 +186,7 @@ def stage_runs(config: FimStageConfig) -> list[StageRun]:
 
 def run_fim(config: FimStageConfig, command: str | None = None) -> dict | None:
     card = StageCard("FIM documents", CARD_DESCRIPTION, settings=asdict(config.fim))
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-    return run_stage(stage_runs(config), config.executor, output, "fim")
+    return run_config_stage(stage_runs(config), config, card, command, "fim")
 
 
 def add_fim_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:

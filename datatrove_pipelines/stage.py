@@ -18,6 +18,7 @@ The CLI side is shared too: :func:`add_stage_arguments` (``--input``, ``--output
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -171,6 +172,15 @@ def run_stage(
         return finish_stage(output, [run.name for run in runs])
 
 
+def run_config_stage(
+    runs: Sequence[StageRun], config: Any, card: StageCard, command: str | None, job_name: str
+) -> dict[str, Any] | None:
+    """:func:`run_stage` for a stage config with the usual fields (``output_dir``, ``executor``, ``push_to_hub``,
+    ``hub_private``); ``command`` (the command line) goes into the card. Returns the stats (None on Slurm)."""
+    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
+    return run_stage(runs, config.executor, output, job_name)
+
+
 def run_amended_stage(
     runs: Sequence[StageRun],
     config: Any,
@@ -299,6 +309,18 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_executor_arguments(parser)
     add_hub_arguments(parser)
+
+
+def stage_card_settings(config: Any, drop: Sequence[str] = ()) -> dict[str, Any]:
+    """A stage config as the dataset card's settings (also recorded in ``run.json``): every step's config, without
+    where the outputs go, how the stage ran, ``drop`` (e.g. the inputs) and where the decontamination index is cached
+    (which changes no decision)."""
+    settings = dataclasses.asdict(config)
+    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private", *drop):
+        settings.pop(machine_specific)
+    for cache in ("cache_dir", "cache_index"):
+        settings.get("decontamination", {}).pop(cache, None)
+    return settings
 
 
 def stage_config_fields(args: argparse.Namespace) -> dict[str, Any]:

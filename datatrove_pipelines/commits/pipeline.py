@@ -18,7 +18,6 @@ repository (read, or excluded with its reason); ``DIR/README.md`` is the dataset
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -40,12 +39,12 @@ from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, D
 from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_config_argument,
     add_output_arguments,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
+    stage_card_settings,
     stage_config_fields,
     stage_main,
 )
@@ -149,23 +148,10 @@ word 10-gram with a code benchmark. `metadata`: `repo`, `commit`, `parent`, `cha
 `author_time`, `token_estimate`, `cut` (the context sections that were shortened), `sha256` (of the target diff)."""
 
 
-def card_settings(config: CommitsConfig) -> dict:
-    settings = dataclasses.asdict(config)
-    for machine_specific in ("repos", "output_dir", "executor", "push_to_hub", "hub_private"):
-        settings.pop(machine_specific)
-    for cache in ("cache_dir", "cache_index"):
-        settings["decontamination"].pop(cache)
-    return settings
-
-
-def stage_output(config: CommitsConfig, command: str | None = None) -> StageOutput:
-    card = StageCard(pretty_name="Commit examples", description=CARD_DESCRIPTION, settings=card_settings(config))
-    return StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-
-
 def run_commits(config: CommitsConfig, command: str | None = None) -> dict | None:
     """Run the stage; returns the stats (None on Slurm, where the last job writes stats.json and the card)."""
-    return run_stage(stage_runs(config), config.executor, stage_output(config, command), "commits")
+    card = StageCard("Commit examples", CARD_DESCRIPTION, stage_card_settings(config, drop=("repos",)))
+    return run_config_stage(stage_runs(config), config, card, command, "commits")
 
 
 def parse_args(argv: list[str] | None = None) -> CommitsConfig:
