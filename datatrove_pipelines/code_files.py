@@ -25,29 +25,30 @@ See docs/code_files.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 
 from datatrove.pipeline.base import PipelineStep
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
 from datatrove_pipelines.code_readers import FaultTolerantJsonlReader, ReaderConfig, reader_for_input
-from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
+from datatrove_pipelines.decontamination import (
+    DecontaminationConfig,
+    DecontaminationFilter,
+    add_decontamination_arguments,
+)
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
-from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
-from datatrove_pipelines.hub import add_hub_arguments
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
-    add_config_argument,
-    command_line,
+    add_stage_arguments,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
+    stage_card_settings,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
@@ -125,16 +126,6 @@ headers, data-like files); files tree-sitter cannot parse removed; files sharing
 removed. Each record: `text`, `id` (`<repo>/<path>`), `metadata` (`repo`, `path`, `language`, `size`, `sha256`)."""
 
 
-def card_settings(config: CodeFilesConfig) -> dict:
-    """The settings a reader of the dataset card needs: every step's config (not where the outputs went)."""
-    settings = dataclasses.asdict(config)
-    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private"):
-        settings.pop(machine_specific)
-    for cache in ("cache_dir", "cache_index"):  # where the decontamination index is cached changes no decision
-        settings["decontamination"].pop(cache)
-    return settings
-
-
 def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
     """The datatrove runs in order. Stage 2 runs one task per bucket, or fewer (each handling several buckets) when
     fewer tasks were asked for; with a single such task, stages 2 and 3 are one run ("dedup"), which saves a round of
@@ -148,30 +139,22 @@ def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
     return [StageRun("prepare", pipelines["prepare"]), *dedup, StageRun("filter", pipelines["filter"])]
 
 
-def stage_output(config: CodeFilesConfig, command: str | None = None) -> StageOutput:
-    card = StageCard(pretty_name="Curated code files", description=CARD_DESCRIPTION, settings=card_settings(config))
-    return StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-
-
 def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict | None:
     """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json and the card).
     ``command`` (the command line) goes into the dataset card."""
-    return run_stage(stage_runs(config), config.executor, stage_output(config, command), "code_files")
+    card = StageCard("Curated code files", CARD_DESCRIPTION, stage_card_settings(config))
+    return run_config_stage(stage_runs(config), config, card, command, "code_files")
 
 
 def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_argument(parser)
-    parser.add_argument(
-        "--input",
-        nargs="+",
-        action="extend",
-        required=True,
-        help="directory of repositories, .jsonl[.gz]/.parquet file (the-stack-v2 style), or Hub dataset id",
+    add_stage_arguments(
+        parser,
+        input_help="directory of repositories, .jsonl[.gz]/.parquet file (the-stack-v2 style), or Hub dataset id",
+        input_nargs="+",
+        input_action="extend",
     )
-    parser.add_argument("--output", required=True, help="output directory (kept/, excluded/, stats.json)")
-    parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
-    parser.add_argument("--no-decontamination", action="store_true")
+    add_decontamination_arguments(parser)
     parser.add_argument("--no-exact-dedup", action="store_true")
     parser.add_argument("--no-near-dedup", action="store_true")
     parser.add_argument("--no-syntax-check", action="store_true")
@@ -180,8 +163,6 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
     parser.add_argument("--minhash-buckets", type=int, default=DedupConfig.num_buckets)
     parser.add_argument("--minhash-hashes-per-bucket", type=int, default=DedupConfig.hashes_per_bucket)
     parser.add_argument("--hub-split", default=ReaderConfig.hub_split, help="split of Hub dataset inputs")
-    add_executor_arguments(parser)
-    add_hub_arguments(parser)
     args = parse_stage_args(parser, argv)
     return CodeFilesConfig(
         inputs=args.input,
@@ -198,18 +179,12 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
         syntax=SyntaxCheckConfig(enabled=not args.no_syntax_check),
         decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
         decontaminate=not args.no_decontamination,
-        executor=executor_config_from_args(args),
-        push_to_hub=args.push_to_hub,
-        hub_private=args.hub_private,
+        **stage_config_fields(args),
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_args(argv)
-    stats = run_code_files(config, command=command_line("datatrove_pipelines.code_files", argv))
-    if stats is not None:
-        print(format_funnel(stats))
+    stage_main("datatrove_pipelines.code_files", argv, parse_args, run_code_files)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ Lookups test a 4 MiB table of the indexed hashes' top bits first and binary-sear
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import io
@@ -454,3 +455,12 @@ class DecontaminationFilter(FunnelFilter):
     def _safe_check(self, doc: Document) -> str | None:
         self.index  # noqa: B018 - a benchmark that cannot be loaded is a usage error: raise, do not exclude everything
         return super()._safe_check(doc)
+
+
+def add_decontamination_arguments(
+    parser: argparse.ArgumentParser, benchmarks_help: str = "local benchmark directory (default: Hub)"
+) -> None:
+    """``--benchmarks DIR`` (where the benchmarks the 10-gram index is built from lie) and ``--no-decontamination``,
+    the flags of every stage that decontaminates."""
+    parser.add_argument("--benchmarks", default=None, help=benchmarks_help)
+    parser.add_argument("--no-decontamination", action="store_true")

@@ -13,22 +13,10 @@ reasons ``no_passing`` / ``no_failing`` / ``no_tests``, ``stats.json``, the card
 from __future__ import annotations
 
 import argparse
-import sys
 
-from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
-from datatrove_pipelines.executors import executor_config_from_args
-from datatrove_pipelines.post_training.cli import add_model_arguments, add_seed_arguments, generator_config
-from datatrove_pipelines.post_training.steps import OnPolicyPairs, PairsConfig, SeedReader
-from datatrove_pipelines.stage import (
-    StageCard,
-    StageOutput,
-    StageRun,
-    add_stage_arguments,
-    command_line,
-    parse_stage_args,
-    run_stage,
-)
-from datatrove_pipelines.stats import format_funnel
+from datatrove_pipelines.post_training.cli import builder_main, builder_parser, generator_config, seed_steps
+from datatrove_pipelines.post_training.steps import OnPolicyPairs, PairsConfig
+from datatrove_pipelines.stage import StageCard, parse_stage_args
 from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 CARD = """On-policy preference pairs in the style of Seed-Coder-Instruct's DPO set (facts §7): the policy sampled k
@@ -38,14 +26,6 @@ that passed every test (chosen) and one that did not (rejected). Each record: `m
 
 
 def build_pipeline(args: argparse.Namespace) -> list:
-    out = args.output
-    steps = [SeedReader(args.input, args.benchmarks, args.limit)]
-    if not args.no_decontamination:
-        steps.append(
-            DecontaminationFilter(
-                DecontaminationConfig(benchmarks_dir=args.benchmarks), exclusion_writer(out, "decontamination")
-            )
-        )
     config = PairsConfig(
         policy=generator_config(args, "policy"),
         k=args.k,
@@ -56,14 +36,11 @@ def build_pipeline(args: argparse.Namespace) -> list:
         sandbox_workers=args.sandbox_workers,
         system_prompt=args.system_prompt,
     )
-    return [*steps, OnPolicyPairs(config, exclusion_writer(out, "pairs")), kept_writer(out)]
+    return [*seed_steps(args), OnPolicyPairs(config, exclusion_writer(args.output, "pairs")), kept_writer(args.output)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_stage_arguments(parser, input_help="'mbpp_train' or a folder of problems with tests (an sft_data run)")
-    add_model_arguments(parser, "policy")
-    add_seed_arguments(parser)
+    parser = builder_parser(__doc__, "'mbpp_train' or a folder of problems with tests (an sft_data run)", "policy")
     parser.add_argument("--k", type=int, default=8, help="completions sampled per problem")
     parser.add_argument("--max-pairs-per-prompt", type=int, default=2)
     parser.add_argument(
@@ -79,21 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    settings = {k: v for k, v in vars(args).items() if k not in ("output", "config", "push_to_hub", "hub_private")}
-    output = StageOutput(
-        args.output,
-        StageCard("Sandbox-judged DPO pairs", CARD, settings, tags=("code", "seed-coder", "datatrove", "dpo")),
-        command_line("datatrove_pipelines.dpo_data", argv),
-        args.push_to_hub,
-        args.hub_private,
-    )
-    stats = run_stage(
-        [StageRun("dpo_data", build_pipeline(args))], executor_config_from_args(args), output, "dpo_data"
-    )
-    if stats is not None:
-        print(format_funnel(stats))
+    card = StageCard("Sandbox-judged DPO pairs", CARD, tags=("code", "seed-coder", "datatrove", "dpo"))
+    builder_main("dpo_data", card, parse_args, build_pipeline, argv)
 
 
 if __name__ == "__main__":

@@ -86,23 +86,20 @@ def build_executor(
     """
     n_tasks = tasks if tasks is not None else config.tasks
     workers = config.workers if config.workers == -1 else min(config.workers, n_tasks)
+    common = {
+        "pipeline": pipeline,
+        "tasks": n_tasks,
+        "workers": workers,
+        "logging_dir": logging_dir,
+        "depends": depends,
+        "skip_completed": config.skip_completed,
+    }
     if config.executor == "local":
-        return QuietLocalPipelineExecutor(
-            verbose=config.verbose,
-            pipeline=pipeline,
-            tasks=n_tasks,
-            workers=workers,
-            logging_dir=logging_dir,
-            depends=depends,
-            skip_completed=config.skip_completed,
-        )
+        return QuietLocalPipelineExecutor(verbose=config.verbose, **common)
     if config.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
         return SlurmPipelineExecutor(
-            pipeline=pipeline,
-            tasks=n_tasks,
-            workers=workers,
             time=config.time,
             partition=config.partition,
             cpus_per_task=config.cpus_per_task,
@@ -111,9 +108,7 @@ def build_executor(
             venv_path=config.venv_path,
             sbatch_args=config.sbatch_args or None,
             job_name=job_name,
-            logging_dir=logging_dir,
-            depends=depends,
-            skip_completed=config.skip_completed,
+            **common,
         )
     try:
         import ray  # noqa: F401
@@ -122,12 +117,7 @@ def build_executor(
     from datatrove.executor.ray import RayPipelineExecutor
 
     return RayPipelineExecutor(
-        pipeline=pipeline,
-        tasks=n_tasks,
-        workers=workers,
-        logging_dir=logging_dir,
-        depends=depends,
-        skip_completed=config.skip_completed,
+        **common,
         cpus_per_task=config.cpus_per_task,
         mem_per_cpu_gb=config.mem_per_cpu_gb,
     )

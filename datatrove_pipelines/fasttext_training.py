@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 MIN_DIM = 100  # below this the supervised training of these builds gives NaN
@@ -65,12 +66,30 @@ def load_model(path: str):
     return fasttext.load_model(path)
 
 
+def train_supervised_lines(lines: Iterable[str], *, lr: float, folder: str | None = None, **params: Any):
+    """:func:`train_supervised` on training lines (``__label__X text``), written to a temporary file (in ``folder``;
+    None: the system's) that is removed afterwards. Returns ``(model, learning rate used)``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, dir=folder, encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+        path = handle.name
+    try:
+        return train_supervised(path, lr=lr, **params)
+    finally:
+        os.unlink(path)
+
+
+def check_dim(dim: int) -> None:
+    """A clear error for ``dim < 100``, where fastText's supervised training gives NaN with this build."""
+    if dim < MIN_DIM:
+        raise ValueError(f"fastText dim must be >= {MIN_DIM} (got {dim}): smaller dims give NaN with this build")
+
+
 def train_supervised(input: str, *, lr: float, dim: int = MIN_DIM, attempts: int = DEFAULT_ATTEMPTS, **params: Any):
     """``fasttext.train_supervised(input=..., lr=..., dim=..., **params)`` in a fresh interpreter; a run that diverges
     (NaN) is retried, up to ``attempts`` runs, at ``lr / 2 ** attempt``. Returns ``(model, learning rate used)``;
     raises the last error when every attempt diverged."""
-    if dim < MIN_DIM:
-        raise ValueError(f"fastText dim must be >= {MIN_DIM} (got {dim}): smaller dims give NaN with this build")
+    check_dim(dim)
     with tempfile.TemporaryDirectory(prefix="fasttext-") as folder:
         output = os.path.join(folder, "model.bin")
         for attempt in range(attempts):

@@ -20,25 +20,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import struct
-import sys
 from dataclasses import asdict, dataclass
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from datatrove_pipelines.executors import ExecutorConfig, executor_config_from_args
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.funnel import FunnelMixin, StatsBuffer
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_stage_arguments,
-    command_line,
     documents_reader,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.tokenizer import FIM_MIDDLE_TOKEN, FIM_PREFIX_TOKEN, FIM_SUFFIX_TOKEN, FIM_TOKENS
 from datatrove_pipelines.writers import kept_writer
 
@@ -188,8 +186,7 @@ def stage_runs(config: FimStageConfig) -> list[StageRun]:
 
 def run_fim(config: FimStageConfig, command: str | None = None) -> dict | None:
     card = StageCard("FIM documents", CARD_DESCRIPTION, settings=asdict(config.fim))
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-    return run_stage(stage_runs(config), config.executor, output, "fim")
+    return run_config_stage(stage_runs(config), config, card, command, "fim")
 
 
 def add_fim_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -213,23 +210,21 @@ def fim_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespa
         parser.error(str(error))
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+def parse_args(argv: list[str] | None = None) -> FimStageConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stage_arguments(parser)
     add_fim_arguments(parser)
     args = parse_stage_args(parser, argv)
-    config = FimStageConfig(
+    return FimStageConfig(
         input=args.input,
         output_dir=args.output,
         fim=fim_config_from_args(parser, args),
-        executor=executor_config_from_args(args),
-        push_to_hub=args.push_to_hub,
-        hub_private=args.hub_private,
+        **stage_config_fields(args),
     )
-    stats = run_fim(config, command_line("datatrove_pipelines.fim", argv))
-    if stats is not None:
-        print(format_funnel(stats))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main("datatrove_pipelines.fim", argv, parse_args, run_fim)
 
 
 if __name__ == "__main__":

@@ -15,29 +15,17 @@ documents folder of seed snippets (e.g. a code_files run: each text a snippet, `
 from __future__ import annotations
 
 import argparse
-import sys
 
 from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
-from datatrove_pipelines.executors import executor_config_from_args
-from datatrove_pipelines.post_training.cli import add_model_arguments, add_seed_arguments, generator_config
+from datatrove_pipelines.post_training.cli import builder_main, builder_parser, generator_config, seed_steps
 from datatrove_pipelines.post_training.steps import (
     CodeBlockSyntaxFilter,
     LengthConfig,
     LengthFilter,
-    SeedReader,
     SelfCorrectingSynthesis,
     SynthesisConfig,
 )
-from datatrove_pipelines.stage import (
-    StageCard,
-    StageOutput,
-    StageRun,
-    add_stage_arguments,
-    command_line,
-    parse_stage_args,
-    run_stage,
-)
-from datatrove_pipelines.stats import format_funnel
+from datatrove_pipelines.stage import StageCard, parse_stage_args
 from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 CARD = """Sandbox-verified instruction data in the style of Seed-Coder-Instruct's SFT set (facts §7): a generator model
@@ -49,14 +37,7 @@ length. Each record: `metadata.messages` (user/assistant), `metadata.tests`, `me
 
 def build_pipeline(args: argparse.Namespace) -> list:
     out = args.output
-    decontamination = DecontaminationConfig(benchmarks_dir=args.benchmarks)
-    steps = [SeedReader(args.input, args.benchmarks, args.limit)]
-    if not args.no_decontamination:
-        steps.append(
-            DecontaminationFilter(
-                decontamination, exclusion_writer(out, "seed_decontamination"), step_name="seed_decontamination"
-            )
-        )
+    steps = seed_steps(args, "seed_decontamination")
     synthesis = SynthesisConfig(
         generator=generator_config(args, "generator"),
         max_attempts=args.max_attempts,
@@ -69,6 +50,7 @@ def build_pipeline(args: argparse.Namespace) -> list:
         CodeBlockSyntaxFilter(exclusion_writer(out, "syntax")),
     ]
     if not args.no_decontamination:
+        decontamination = DecontaminationConfig(benchmarks_dir=args.benchmarks)
         steps.append(DecontaminationFilter(decontamination, exclusion_writer(out, "decontamination")))
     steps += [
         LengthFilter(LengthConfig(args.min_response_chars, args.max_response_chars), exclusion_writer(out, "length")),
@@ -78,10 +60,7 @@ def build_pipeline(args: argparse.Namespace) -> list:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_stage_arguments(parser, input_help="'mbpp_train' or a documents folder of seed snippets")
-    add_model_arguments(parser, "generator")
-    add_seed_arguments(parser)
+    parser = builder_parser(__doc__, "'mbpp_train' or a documents folder of seed snippets", "generator")
     parser.add_argument("--max-attempts", type=int, default=3, help="first try plus self-corrections")
     parser.add_argument("--min-response-chars", type=int, default=LengthConfig.min_response_chars)
     parser.add_argument("--max-response-chars", type=int, default=LengthConfig.max_response_chars)
@@ -92,21 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    settings = {k: v for k, v in vars(args).items() if k not in ("output", "config", "push_to_hub", "hub_private")}
-    output = StageOutput(
-        args.output,
-        StageCard("Sandbox-verified SFT data", CARD, settings, tags=("code", "seed-coder", "datatrove", "sft")),
-        command_line("datatrove_pipelines.sft_data", argv),
-        args.push_to_hub,
-        args.hub_private,
-    )
-    stats = run_stage(
-        [StageRun("sft_data", build_pipeline(args))], executor_config_from_args(args), output, "sft_data"
-    )
-    if stats is not None:
-        print(format_funnel(stats))
+    card = StageCard("Sandbox-verified SFT data", CARD, tags=("code", "seed-coder", "datatrove", "sft"))
+    builder_main("sft_data", card, parse_args, build_pipeline, argv)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,13 @@ The CLI side is shared too: :func:`add_stage_arguments` (``--input``, ``--output
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import shlex
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +32,13 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 
 from datatrove_pipelines.code_readers import FaultTolerantJsonlReader
-from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, build_executor, stage_logging
+from datatrove_pipelines.executors import (
+    ExecutorConfig,
+    add_executor_arguments,
+    build_executor,
+    executor_config_from_args,
+    stage_logging,
+)
 from datatrove_pipelines.hub import add_hub_arguments, dataset_card, push_to_hub, write_card
 from datatrove_pipelines.run_record import check_run_record, inject_read_exclusion_writers, portable_paths
 from datatrove_pipelines.stats import format_funnel, write_stats
@@ -163,6 +172,47 @@ def run_stage(
         return finish_stage(output, [run.name for run in runs])
 
 
+def run_config_stage(
+    runs: Sequence[StageRun], config: Any, card: StageCard, command: str | None, job_name: str
+) -> dict[str, Any] | None:
+    """:func:`run_stage` for a stage config with the usual fields (``output_dir``, ``executor``, ``push_to_hub``,
+    ``hub_private``); ``command`` (the command line) goes into the card. Returns the stats (None on Slurm)."""
+    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
+    return run_stage(runs, config.executor, output, job_name)
+
+
+def run_amended_stage(
+    runs: Sequence[StageRun],
+    config: Any,
+    card: StageCard,
+    command: str | None,
+    job_name: str,
+    amend: Callable[[dict[str, Any], StageOutput], None],
+    upload: Sequence[str],
+) -> dict[str, Any] | None:
+    """:func:`run_stage` for a stage whose ``stats.json`` gets more after its runs: ``amend(stats, output)`` adds to
+    the stats (and may write more files), ``stats.json`` is written again, then ``--push-to-hub`` uploads ``upload``.
+    On Slurm (returns None) the finishing job uploads, without the additions. ``config`` has ``output_dir``,
+    ``executor``, ``push_to_hub`` and ``hub_private``."""
+    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
+    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
+    stats = run_stage(runs, config.executor, output, job_name)
+    if stats is None:
+        return None
+    amend(stats, output)
+    write_amended_stats(config.output_dir, stats)
+    if config.push_to_hub:
+        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload, private=config.hub_private)
+        print(f"pushed to {url}")
+    return stats
+
+
+def write_amended_stats(output_dir: str, stats: dict[str, Any]) -> None:
+    """``DIR/stats.json`` again, with what the stage added to the funnel's stats."""
+    with open(os.path.join(output_dir, "stats.json"), "w") as handle:
+        json.dump(stats, handle, indent=2)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The CLI side
 # --------------------------------------------------------------------------------------------------------------------
@@ -235,16 +285,75 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 
 
 def add_stage_arguments(
-    parser: argparse.ArgumentParser, input_help: str = "documents (a folder, or a run folder with kept/)"
+    parser: argparse.ArgumentParser,
+    input_help: str = "documents (a folder, or a run folder with kept/)",
+    input_nargs: str | None = None,
+    input_action: str | None = None,
 ):
-    """``--input``, ``--output``, the executor flags and the Hub flags every data stage takes."""
+    """``--config``, ``--input``, ``--output``, the executor flags and the Hub flags every data stage takes.
+
+    ``input_nargs="+"`` takes several inputs; with ``input_action="extend"`` a repeated ``--input`` (or one given
+    on the command line after a ``--config`` that has inputs) adds to them, without it the last one wins."""
     add_config_argument(parser)
-    parser.add_argument("--input", required=True, help=input_help)
+    options: dict[str, Any] = {"nargs": input_nargs} if input_nargs else {}
+    if input_action:
+        options["action"] = input_action
+    parser.add_argument("--input", required=True, help=input_help, **options)
+    add_output_arguments(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--output``, the executor flags and the Hub flags: what a stage takes whatever its input flag is."""
     parser.add_argument(
         "--output", required=True, help="output folder: kept/, excluded/<step>/, stats.json, README.md"
     )
     add_executor_arguments(parser)
     add_hub_arguments(parser)
+
+
+def stage_card_settings(config: Any, drop: Sequence[str] = ()) -> dict[str, Any]:
+    """A stage config as the dataset card's settings (also recorded in ``run.json``): every step's config, without
+    where the outputs go, how the stage ran, ``drop`` (e.g. the inputs) and where the decontamination index is cached
+    (which changes no decision)."""
+    settings = dataclasses.asdict(config)
+    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private", *drop):
+        settings.pop(machine_specific)
+    for cache in ("cache_dir", "cache_index"):
+        settings.get("decontamination", {}).pop(cache, None)
+    return settings
+
+
+def stage_config_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """``executor``, ``push_to_hub`` and ``hub_private``, the fields every stage config fills from the flags of
+    :func:`add_output_arguments`: ``StageConfig(input=..., ..., **stage_config_fields(args))``."""
+    return {
+        "executor": executor_config_from_args(args),
+        "push_to_hub": args.push_to_hub,
+        "hub_private": args.hub_private,
+    }
+
+
+def stage_main(
+    module: str,
+    argv: Sequence[str] | None,
+    parse_args: Callable[[list[str]], Any],
+    run: Callable[[Any, str], dict[str, Any] | None],
+    errors: tuple[type[Exception], ...] = (),
+    command_prefix: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    """A stage's ``main``: parse ``argv`` (``sys.argv[1:]`` when None) into its config, run it with the command line
+    for the card (``python -m MODULE [COMMAND_PREFIX] ARGV``), print the funnel; returns the stats (None on Slurm) for
+    the stage to print more. An exception of ``errors`` (wrong input the user can fix) becomes a one-line
+    ``error: ...`` exit instead of a traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    config = parse_args(argv)
+    try:
+        stats = run(config, command_line(module, [*command_prefix, *argv]))
+    except errors as error:
+        raise SystemExit(f"error: {error}") from None
+    if stats is not None:
+        print(format_funnel(stats))
+    return stats
 
 
 def command_line(module: str, argv: Sequence[str]) -> str:

@@ -20,30 +20,27 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import struct
-import sys
 from dataclasses import asdict, dataclass, field
 
 from datatrove.data import Document
 from datatrove.pipeline.tokens import DocumentTokenizer
 
-from datatrove_pipelines.executors import ExecutorConfig, executor_config_from_args
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.fim import FimConfig, FimStep, add_fim_arguments, fim_config_from_args
 from datatrove_pipelines.funnel import FunnelFilter
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_stage_arguments,
-    command_line,
     documents_reader,
     parse_stage_args,
     resolve_documents_dir,
-    run_stage,
+    run_amended_stage,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.tokenizer import MissingFimTokensError, fim_token_ids, load_tokenizer, tokenizer_json
 from datatrove_pipelines.writers import exclusion_writer
 
@@ -166,27 +163,12 @@ def shard_stats(folder: str) -> dict:
     return {"docs": docs, "tokens": tokens, "files": len(files), "token_size": token_size}
 
 
-def add_source_stats(config: TokenizeConfig) -> dict:
-    """Add ``sources`` (per-source documents and tokens) to ``stats.json``; returns it."""
-    path = os.path.join(config.output_dir, "stats.json")
-    with open(path) as handle:
-        stats = json.load(handle)
+def add_source_stats(config: TokenizeConfig, stats: dict) -> None:
+    """Add ``sources`` (per-source documents and tokens, read from the shards) and the tokenizer to ``stats``."""
     stats["sources"] = {
         source.name: shard_stats(os.path.join(config.output_dir, source.name)) for source in config.sources
     }
     stats["tokenizer"] = config.tokenizer
-    with open(path, "w") as handle:
-        json.dump(stats, handle, indent=2)
-    return stats
-
-
-def push_outputs(config, upload=None) -> None:
-    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
-    if config.push_to_hub and config.executor.executor != "slurm":
-        from datatrove_pipelines.hub import push_to_hub
-
-        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
-        print(f"pushed to {url}")
 
 
 CARD_DESCRIPTION = """Token shards for pretraining in datatrove's format (`.ds` token ids, `.ds.index` document ends,
@@ -207,23 +189,17 @@ def run_tokenize(config: TokenizeConfig, command: str | None = None) -> dict | N
         "sources": [source.name for source in config.sources],
     }
     card = StageCard("Token shards", CARD_DESCRIPTION, settings, data_files="*/*.ds")
-    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
-    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
-    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
-    stats = run_stage(stage_runs(config, tokenizer.eos_token), config.executor, output, "tokenize")
-    if stats is None:
-        return None
-    stats = add_source_stats(config)
-    push_outputs(config)
-    return stats
+    runs = stage_runs(config, tokenizer.eos_token)
+    return run_amended_stage(
+        runs, config, card, command, "tokenize", lambda stats, _: add_source_stats(config, stats), UPLOAD
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> TokenizeConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_stage_arguments(parser, input_help="[NAME=]DOCS: one or more sources, each tokenized into DIR/NAME/")
-    for action in parser._actions:
-        if action.dest == "input":
-            action.nargs = "+"
+    add_stage_arguments(
+        parser, input_help="[NAME=]DOCS: one or more sources, each tokenized into DIR/NAME/", input_nargs="+"
+    )
     parser.add_argument("--tokenizer", required=True, help="Hub id or local path (folder or tokenizer.json)")
     parser.add_argument("--max-tokens-per-file", type=int, default=None, help="split shards above this many tokens")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle within shards")
@@ -239,23 +215,16 @@ def parse_args(argv: list[str] | None = None) -> TokenizeConfig:
             max_tokens_per_file=args.max_tokens_per_file,
             seed=args.seed,
             batch_size=args.batch_size,
-            executor=executor_config_from_args(args),
-            push_to_hub=args.push_to_hub,
-            hub_private=args.hub_private,
+            **stage_config_fields(args),
         )
     except ValueError as error:
         parser.error(str(error))
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_args(argv)
-    try:
-        stats = run_tokenize(config, command_line("datatrove_pipelines.tokenize", argv))
-    except (MissingFimTokensError, TokenizerLoadError) as error:
-        raise SystemExit(f"error: {error}") from None
+    errors = (MissingFimTokensError, TokenizerLoadError)
+    stats = stage_main("datatrove_pipelines.tokenize", argv, parse_args, run_tokenize, errors)
     if stats is not None:
-        print(format_funnel(stats))
         for name, source in stats["sources"].items():
             print(f"{name}: {source['docs']} documents, {source['tokens']} tokens in {source['files']} shard(s)")
 

@@ -17,7 +17,7 @@ import gzip
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +87,8 @@ def _mbpp(record: dict[str, Any], name: str) -> Problem:
 
 
 def _mbpp_plus(record: dict[str, Any], name: str) -> Problem:
-    return Problem(
-        task_id=record["task_id"],
-        benchmark=name,
-        language="python",
-        prompt=record["prompt"],
-        canonical_solution=record["canonical_solution"],
-        test=record.get("assertion") or record.get("test", ""),
-        entry_point=record["entry_point"],
-        raw=record,
-    )
+    """EvalPlus's MBPP+ records are HumanEval's shape, with the base tests in ``assertion``."""
+    return replace(_humaneval(record, name), test=record.get("assertion") or record.get("test", ""))
 
 
 def _cruxeval(record: dict[str, Any], name: str) -> Problem:

@@ -6,10 +6,12 @@ the 8B shape is written down once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
+
+from recipes.pretrain_config import checked_mapping
 
 
 @dataclass
@@ -72,14 +74,7 @@ class ModelSpec:
 
 def load_model_spec(path: str | Path) -> ModelSpec:
     """Read a ``model.yaml``; unknown keys are errors (a typo must not silently fall back to a default)."""
-    data = yaml.safe_load(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a model spec is a YAML mapping")
-    known = {f.name for f in fields(ModelSpec)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown model spec keys {unknown}")
-    return ModelSpec(**data)
+    return ModelSpec(**checked_mapping(ModelSpec, yaml.safe_load(Path(path).read_text()), str(path)))
 
 
 def count_parameters_on_meta(spec: ModelSpec) -> int:

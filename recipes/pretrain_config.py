@@ -78,7 +78,9 @@ class StageSpec:
         return max(0, min(steps, max_steps - min(self.warmup_steps, max_steps)))
 
 
-def _strict(cls, data: Any, where: str) -> dict[str, Any]:
+def checked_mapping(cls, data: Any, where: str) -> dict[str, Any]:
+    """``data`` when it is a mapping with every required field of the dataclass ``cls`` and no other key; else a
+    :class:`RecipeError` naming the keys (a typo must not silently fall back to a default)."""
     if not isinstance(data, dict):
         raise RecipeError(f"{where}: expected a mapping, got {type(data).__name__}")
     known = {f.name for f in fields(cls)}
@@ -106,13 +108,13 @@ def parse_stages(raw: Any, base_dir: str | Path | None = None) -> list[StageSpec
     stages = []
     for position, item in enumerate(raw):
         where = f"stages[{position}]"
-        data = dict(_strict(StageSpec, item, where))
+        data = dict(checked_mapping(StageSpec, item, where))
         sources = data.get("sources")
         if not isinstance(sources, list):
             raise RecipeError(f"{where}.sources: a list of {{path, weight}}")
         parsed_sources = []
         for index, source in enumerate(sources):
-            source = dict(_strict(SourceSpec, source, f"{where}.sources[{index}]"))
+            source = dict(checked_mapping(SourceSpec, source, f"{where}.sources[{index}]"))
             if base_dir is not None and not Path(source["path"]).is_absolute() and "://" not in source["path"]:
                 source["path"] = str(Path(base_dir) / source["path"])
             parsed_sources.append(SourceSpec(**source))

@@ -8,7 +8,6 @@ runs against small benchmark-like files (tests/mini_benchmarks.py), so these tes
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from documents import read_docs as read_jsonl_dir
 from mini_benchmarks import write_mini_benchmarks
 
 from datatrove_pipelines.code_files import CodeFilesConfig, parse_args, run_code_files
@@ -34,14 +34,6 @@ CLEAN_JS = "export function sum(values) {\n  return values.reduce((a, b) => a + 
 def benchmarks_dir(tmp_path_factory) -> Path:
     """Benchmark-like files in the layout of the offline copies (HumanEval, MBPP): the pipeline tests need no more."""
     return write_mini_benchmarks(tmp_path_factory.mktemp("mini-benchmarks"))
-
-
-def read_jsonl_dir(folder: Path) -> list[dict]:
-    records = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as handle:
-            records.extend(json.loads(line) for line in handle if line.strip())
-    return records
 
 
 def python_headers() -> list[Path]:

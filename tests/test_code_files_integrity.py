@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from documents import read_docs as read_records
 from mini_benchmarks import write_mini_benchmarks
 
 from datatrove_pipelines.code_files import main
@@ -25,14 +26,6 @@ def benchmarks_dir(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _index_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))  # the index cache, not the user's
-
-
-def read_records(folder: Path) -> list[dict]:
-    records = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as handle:
-            records.extend(json.loads(line) for line in handle if line.strip())
-    return records
 
 
 def run_cli(argv: list[str], output: Path) -> dict:

@@ -7,7 +7,6 @@ on the parent snapshot must give exactly the child's tree (git itself is the ref
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from documents import read_docs as read_jsonl_dir
 
 from datatrove_pipelines.commits.pipeline import CommitsConfig, parse_args, run_commits
 from datatrove_pipelines.commits.serialize import parse_target
@@ -170,14 +170,6 @@ def build_synthetic(root: Path, benchmarks_dir: Path | None) -> tuple[GitRepo, d
         repo.write("src/solutions.py", f"import math\n\n{problem.prompt}{problem.canonical_solution}\n")
         commit("Add a helper for truncating floating point numbers", "decontamination:benchmark:humaneval")
     return repo, expected
-
-
-def read_jsonl_dir(folder: Path) -> list[dict]:
-    records = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as handle:
-            records.extend(json.loads(line) for line in handle if line.strip())
-    return records
 
 
 def outcomes(out: Path) -> dict[str, list[str]]:

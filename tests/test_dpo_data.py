@@ -7,15 +7,12 @@ from __future__ import annotations
 import gzip
 import json
 
+from documents import read_docs as read_jsonl_gz
 from openai_stand_in import StandInChatServer
 
 from datatrove_pipelines.dpo_data import main
 from datatrove_pipelines.post_training.seeds import mbpp_train_records
 from datatrove_pipelines.post_training.steps import problem_prompt
-
-
-def read_jsonl_gz(folder) -> list[dict]:
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl.gz")) for line in gzip.open(path, "rt")]
 
 
 class Policy:

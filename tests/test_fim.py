@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import sysconfig
 from pathlib import Path
 
 import pytest
+from documents import read_docs, write_docs
 
 from datatrove_pipelines.fim import FimConfig, FimStep, fim_format, fim_reassemble, fim_split, main
 from datatrove_pipelines.tokenizer import FIM_MIDDLE_TOKEN, FIM_PREFIX_TOKEN, FIM_SUFFIX_TOKEN
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 N_DOCS = 2000
-
-
-def write_docs(folder: Path, docs: list[dict], per_file: int = 500) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(docs), per_file):
-        with gzip.open(folder / f"{start // per_file:05d}.jsonl.gz", "wt", encoding="utf-8") as handle:
-            for doc in docs[start : start + per_file]:
-                handle.write(json.dumps(doc) + "\n")
-    return folder
-
-
-def read_docs(folder: Path) -> list[dict]:
-    docs = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            docs += [json.loads(line) for line in handle]
-    return docs
 
 
 def stdlib_snippets(n: int) -> list[dict]:
@@ -61,7 +44,7 @@ def inputs(tmp_path_factory) -> tuple[Path, list[dict]]:
         {"text": "x = 1", "id": "short", "metadata": {}},
         {"text": f"s = '{FIM_PREFIX_TOKEN}' # a file that talks about FIM markers", "id": "marker", "metadata": {}},
     ]
-    return write_docs(tmp_path_factory.mktemp("fim-in"), docs + extra), docs + extra
+    return write_docs(tmp_path_factory.mktemp("fim-in"), docs + extra, per_file=500), docs + extra
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +106,7 @@ def test_cut_points_cover_the_document_uniformly():
 
 def test_psm_mode_and_rates_zero_and_one(tmp_path):
     docs = stdlib_snippets(200)
-    folder = write_docs(tmp_path / "in", docs)
+    folder = write_docs(tmp_path / "in", docs, per_file=500)
     main(["--input", str(folder), "--output", str(tmp_path / "psm"), "--rate", "1", "--mode", "psm"])
     kept = read_docs(tmp_path / "psm" / "kept")
     by_id = {doc["id"]: doc["text"] for doc in docs}

@@ -4,12 +4,12 @@ real fastText rounds). ``metadata.quality_score`` is a STAND-IN: the stand-in or
 
 from __future__ import annotations
 
-import gzip
 import json
 import sysconfig
 from pathlib import Path
 
 import pytest
+from documents import read_docs, write_docs
 
 from datatrove_pipelines.high_quality import main
 from datatrove_pipelines.high_quality.comments import CommentCounter, line_comment_ratio
@@ -41,29 +41,21 @@ def stdlib_docs(limit: int | None = None, scored: bool = True) -> list[dict]:
     return docs
 
 
-def write_docs(folder: Path, docs: list[dict], per_file: int = 400) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(docs), per_file):
-        with gzip.open(folder / f"{start // per_file:05d}.jsonl.gz", "wt", encoding="utf-8") as handle:
-            for doc in docs[start : start + per_file]:
-                handle.write(json.dumps(doc) + "\n")
-    return folder
-
-
-def read_docs(folder: Path) -> list[dict]:
-    docs = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            docs += [json.loads(line) for line in handle]
-    return docs
-
-
 @pytest.mark.slow
 def test_later_rounds_beat_round_one_on_heldout_precision_or_recall(tmp_path):
     docs = stdlib_docs()
     assert len(docs) > 1000
     out = tmp_path / "hq"
-    main(["--input", str(write_docs(tmp_path / "in", docs)), "--output", str(out), "--seeds-per-language", "100"])
+    main(
+        [
+            "--input",
+            str(write_docs(tmp_path / "in", docs, per_file=400)),
+            "--output",
+            str(out),
+            "--seeds-per-language",
+            "100",
+        ]
+    )
     stats = json.loads((out / "stats.json").read_text())
     rounds = stats["rounds"]
     assert [r["round"] for r in rounds] == [1, 2, 3]
@@ -97,7 +89,7 @@ def test_unscored_and_empty_files_among_scored_ones_are_excluded_with_reasons(tm
     docs[6]["metadata"]["quality_score"] = "high"  # careless input: not a number
     docs[7]["text"] = "   \n"
     out = tmp_path / "out"
-    args = ["--input", str(write_docs(tmp_path / "in", docs)), "--output", str(out)]
+    args = ["--input", str(write_docs(tmp_path / "in", docs, per_file=400)), "--output", str(out)]
     main([*args, "--seeds-per-language", "20", "--rounds", "2", "--epochs", "3"])
     stats = json.loads((out / "stats.json").read_text())
     reasons = {k: v["docs"] for k, v in stats["steps"]["hq_input"]["reasons"].items()}
@@ -116,7 +108,7 @@ def test_no_commented_file_to_seed_from_is_a_clear_error(tmp_path):
         for i in range(20)
     ]
     with pytest.raises(SystemExit) as raised:
-        main(["--input", str(write_docs(tmp_path / "in", docs)), "--output", str(tmp_path / "out")])
+        main(["--input", str(write_docs(tmp_path / "in", docs, per_file=400)), "--output", str(tmp_path / "out")])
     assert "no seed candidates" in str(raised.value)
 
 

@@ -4,13 +4,13 @@ the budget split, bad input; Python's own ``ast`` as the peer of the Python impo
 from __future__ import annotations
 
 import ast
-import gzip
 import json
 import sysconfig
 from pathlib import Path
 
 import pytest
 from datatrove.data import Document
+from documents import read_docs, write_docs
 
 from datatrove_pipelines.repo_context import (
     FILE_SEP,
@@ -88,22 +88,6 @@ def file_docs(repo: str, files: dict[str, str | bytes], **metadata) -> list[dict
         {"text": text, "id": f"{repo}/{path}", "metadata": {"repo": repo, "path": path, **metadata}}
         for path, text in files.items()
     ]
-
-
-def write_docs(folder: Path, docs: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / "00000.jsonl.gz", "wt", encoding="utf-8") as handle:
-        for doc in docs:
-            handle.write(json.dumps(doc) + "\n")
-    return folder
-
-
-def read_docs(folder: Path) -> list[dict]:
-    docs = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            docs += [json.loads(line) for line in handle]
-    return docs
 
 
 def order_of(files: dict[str, str]):

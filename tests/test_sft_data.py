@@ -5,11 +5,11 @@ the decontamination index and the tree-sitter check are the real ones."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 
 from datatrove.data import Document
+from documents import read_docs as read_jsonl_gz
 from openai_stand_in import StandInChatServer
 
 from datatrove_pipelines.post_training.steps import CodeBlockSyntaxFilter, parse_answer
@@ -45,10 +45,6 @@ class Generator:
         if mode == "right" or (mode == "fix" and fed_back):
             return [answer(RIGHT)] * n
         return [answer(WRONG)] * n
-
-
-def read_jsonl_gz(folder) -> list[dict]:
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl.gz")) for line in gzip.open(path, "rt")]
 
 
 def test_self_correction_keeps_only_verified_examples(tmp_path, benchmarks_dir):

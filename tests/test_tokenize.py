@@ -10,20 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datatrove.utils.dataset import DatatroveFolderDataset
+from documents import write_docs
 
 from datatrove_pipelines.fim import fim_reassemble
 from datatrove_pipelines.tokenize import main, shard_stats
 from datatrove_pipelines.tokenizer import load_tokenizer
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-
-
-def write_docs(folder: Path, docs: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / "00000.jsonl.gz", "wt", encoding="utf-8") as handle:
-        for doc in docs:
-            handle.write(json.dumps(doc) + "\n")
-    return folder
 
 
 def source_docs(pattern: str, n: int) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import transformers
@@ -98,3 +99,31 @@ def finish(trainer, training_args, script_args, model_args, tags: list[str], dat
                 model.config.save_pretrained(training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=dataset_name, tags=["seed-coder", *tags])
+
+
+def train(
+    script_class: type,
+    training_class: type,
+    trainer_class: type,
+    build_dataset: Callable[[Any], Any],
+    tags: list[str],
+    trainer_kwargs: Callable[[Any, Any], dict[str, Any]] | None = None,
+) -> None:
+    """The whole of a post-training script: parse the recipe, load the tokenizer and the dataset, let TRL's
+    ``trainer_class`` load the model (optional LoRA), train (resuming from the last checkpoint when asked), finish.
+    ``trainer_kwargs(script_args, dataset)``: what else the trainer takes (GRPO's rewards and curriculum)."""
+    script_args, training_args, model_args = parse(script_class, training_class)
+    tokenizer = load_tokenizer(model_args, script_args)
+    dataset = build_dataset(script_args)
+    extra = trainer_kwargs(script_args, dataset) if trainer_kwargs else {}
+    training_args.model_init_kwargs = model_kwargs(model_args, training_args)
+    trainer = trainer_class(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=trl.get_peft_config(model_args),
+        **extra,
+    )
+    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args, script_args))
+    finish(trainer, training_args, script_args, model_args, tags, script_args.dataset_name)

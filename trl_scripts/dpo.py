@@ -15,25 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import trl  # noqa: E402
 
-from trl_scripts.common import finish, load_tokenizer, model_kwargs, parse, resume_checkpoint  # noqa: E402
+from trl_scripts.common import train  # noqa: E402
 from trl_scripts.configs import PostTrainingScriptArguments  # noqa: E402
 from trl_scripts.data import dpo_dataset  # noqa: E402
 
 
 def main() -> None:
-    script_args, training_args, model_args = parse(PostTrainingScriptArguments, trl.DPOConfig)
-    tokenizer = load_tokenizer(model_args, script_args)
-    dataset = dpo_dataset(script_args)
-    training_args.model_init_kwargs = model_kwargs(model_args, training_args)
-    trainer = trl.DPOTrainer(
-        model=model_args.model_name_or_path,
-        args=training_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=trl.get_peft_config(model_args),
-    )
-    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args, script_args))
-    finish(trainer, training_args, script_args, model_args, ["dpo"], script_args.dataset_name)
+    train(PostTrainingScriptArguments, trl.DPOConfig, trl.DPOTrainer, dpo_dataset, ["dpo"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import trl  # noqa: E402
 
-from trl_scripts.common import finish, load_tokenizer, model_kwargs, parse, resume_checkpoint  # noqa: E402
+from trl_scripts.common import train  # noqa: E402
 from trl_scripts.configs import GRPOScriptArguments  # noqa: E402
 from trl_scripts.data import grpo_dataset  # noqa: E402
 from trl_scripts.rewards import CurriculumCallback, CurriculumSampler, PassRateTracker, build_rewards  # noqa: E402
@@ -34,10 +34,8 @@ class CurriculumGRPOTrainer(trl.GRPOTrainer):
         return CurriculumSampler(sampler, dataset["prompt_id"], self.tracker)
 
 
-def main() -> None:
-    script_args, training_args, model_args = parse(GRPOScriptArguments, trl.GRPOConfig)
-    tokenizer = load_tokenizer(model_args, script_args)
-    dataset = grpo_dataset(script_args)
+def curriculum_trainer_kwargs(script_args: GRPOScriptArguments, dataset) -> dict:
+    """The rewards chosen by name and, with ``curriculum_threshold``, the pass-rate tracker and its callback."""
     tracker = None
     callbacks = []
     if script_args.curriculum_threshold is not None:
@@ -45,19 +43,14 @@ def main() -> None:
             script_args.curriculum_threshold, script_args.curriculum_window, script_args.curriculum_min_rollouts
         )
         callbacks.append(CurriculumCallback(tracker, len(dataset)))
-    training_args.model_init_kwargs = model_kwargs(model_args, training_args)
-    trainer = CurriculumGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=build_rewards(script_args.reward_funcs, script_args, tracker),
-        args=training_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=trl.get_peft_config(model_args),
-        callbacks=callbacks,
-        tracker=tracker,
+    rewards = build_rewards(script_args.reward_funcs, script_args, tracker)
+    return {"reward_funcs": rewards, "callbacks": callbacks, "tracker": tracker}
+
+
+def main() -> None:
+    train(
+        GRPOScriptArguments, trl.GRPOConfig, CurriculumGRPOTrainer, grpo_dataset, ["grpo"], curriculum_trainer_kwargs
     )
-    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args, script_args))
-    finish(trainer, training_args, script_args, model_args, ["grpo"], script_args.dataset_name)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ repository (read, or excluded with its reason); ``DIR/README.md`` is the dataset
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 
 from datatrove.data import DocumentsPipeline
@@ -31,20 +29,25 @@ from datatrove_pipelines.commits.context import CommitContext, ContextConfig
 from datatrove_pipelines.commits.filters import CommitFilter, CommitFilterConfig
 from datatrove_pipelines.commits.reader import CommitReader, RepositoryCriteria
 from datatrove_pipelines.commits.serialize import BudgetConfig
-from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter, DecontaminationPrecheck
+from datatrove_pipelines.decontamination import (
+    DecontaminationConfig,
+    DecontaminationFilter,
+    DecontaminationPrecheck,
+    add_decontamination_arguments,
+)
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
-from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
-from datatrove_pipelines.hub import add_hub_arguments
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.stage import (
     StageCard,
-    StageOutput,
     StageRun,
     add_config_argument,
-    command_line,
+    add_output_arguments,
     parse_stage_args,
-    run_stage,
+    run_config_stage,
+    stage_card_settings,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
 
@@ -145,23 +148,10 @@ word 10-gram with a code benchmark. `metadata`: `repo`, `commit`, `parent`, `cha
 `author_time`, `token_estimate`, `cut` (the context sections that were shortened), `sha256` (of the target diff)."""
 
 
-def card_settings(config: CommitsConfig) -> dict:
-    settings = dataclasses.asdict(config)
-    for machine_specific in ("repos", "output_dir", "executor", "push_to_hub", "hub_private"):
-        settings.pop(machine_specific)
-    for cache in ("cache_dir", "cache_index"):
-        settings["decontamination"].pop(cache)
-    return settings
-
-
-def stage_output(config: CommitsConfig, command: str | None = None) -> StageOutput:
-    card = StageCard(pretty_name="Commit examples", description=CARD_DESCRIPTION, settings=card_settings(config))
-    return StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-
-
 def run_commits(config: CommitsConfig, command: str | None = None) -> dict | None:
     """Run the stage; returns the stats (None on Slurm, where the last job writes stats.json and the card)."""
-    return run_stage(stage_runs(config), config.executor, stage_output(config, command), "commits")
+    card = StageCard("Commit examples", CARD_DESCRIPTION, stage_card_settings(config, drop=("repos",)))
+    return run_config_stage(stage_runs(config), config, card, command, "commits")
 
 
 def parse_args(argv: list[str] | None = None) -> CommitsConfig:
@@ -170,9 +160,8 @@ def parse_args(argv: list[str] | None = None) -> CommitsConfig:
     parser.add_argument(
         "--repo", nargs="+", action="extend", required=True, help="git repositories, or folders of clones"
     )
-    parser.add_argument("--output", required=True, help="output directory (kept/, excluded/, stats.json)")
-    parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
-    parser.add_argument("--no-decontamination", action="store_true")
+    add_output_arguments(parser)
+    add_decontamination_arguments(parser)
     parser.add_argument("--no-exact-dedup", action="store_true")
     selection = parser.add_argument_group("repository selection (paper: 100 stars, 10 forks, 100 commits, 100 days)")
     selection.add_argument("--min-commits", type=int, default=RepositoryCriteria.min_commits)
@@ -190,8 +179,6 @@ def parse_args(argv: list[str] | None = None) -> CommitsConfig:
     context.add_argument("--related-files", type=int, default=ContextConfig.related_files)
     context.add_argument("--max-tokens", type=int, default=BudgetConfig.max_tokens)
     context.add_argument("--chars-per-token", type=float, default=BudgetConfig.chars_per_token)
-    add_executor_arguments(parser)
-    add_hub_arguments(parser)
     args = parse_stage_args(parser, argv)
     try:
         criteria = RepositoryCriteria(
@@ -221,20 +208,14 @@ def parse_args(argv: list[str] | None = None) -> CommitsConfig:
             exact_dedup=not args.no_exact_dedup,
             decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
             decontaminate=not args.no_decontamination,
-            executor=executor_config_from_args(args),
-            push_to_hub=args.push_to_hub,
-            hub_private=args.hub_private,
+            **stage_config_fields(args),
         )
     except ValueError as error:
         parser.error(str(error))
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_args(argv)
-    stats = run_commits(config, command=command_line("datatrove_pipelines.commits", argv))
-    if stats is not None:
-        print(format_funnel(stats))
+    stage_main("datatrove_pipelines.commits", argv, parse_args, run_commits)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,13 @@ import itertools
 import json
 import os
 import random
-import sys
 from dataclasses import dataclass, field
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 
-from datatrove_pipelines.executors import ExecutorConfig, executor_config_from_args
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.funnel import FunnelFilter
 from datatrove_pipelines.high_quality.comments import CommentCounter
 from datatrove_pipelines.high_quality.rounds import (
@@ -52,13 +51,13 @@ from datatrove_pipelines.stage import (
     StageOutput,
     StageRun,
     add_stage_arguments,
-    command_line,
     documents_reader,
     parse_stage_args,
     resolve_documents_dir,
-    run_stage,
+    run_amended_stage,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
 
 UPLOAD = ("kept/*", "models/model.bin", "rounds.png", "stats.json", "README.md")  # what --push-to-hub uploads
@@ -246,15 +245,6 @@ def stage_runs(config: HighQualityStageConfig) -> list[StageRun]:
     ]
 
 
-def push_outputs(config, upload=None) -> None:
-    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
-    if config.push_to_hub and config.executor.executor != "slurm":
-        from datatrove_pipelines.hub import push_to_hub
-
-        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
-        print(f"pushed to {url}")
-
-
 CARD_DESCRIPTION = """A high-quality subset of scored code files, selected as in Seed-Coder (paper §4): seeds per language
 by model quality score and comment/docstring ratio, a fastText classifier trained against random and hard negatives
 (high score without comments/docstrings; recalls with a low score) over several rounds, each adding its confident
@@ -265,20 +255,14 @@ def run_high_quality(config: HighQualityStageConfig, command: str | None = None)
     check_scored_input(config.input)
     settings = dataclasses.asdict(config.hq) | {"max_pool_docs": config.max_pool_docs}
     card = StageCard("High-quality code subset", CARD_DESCRIPTION, settings)
-    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
-    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
-    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
-    stats = run_stage(stage_runs(config), config.executor, output, "high_quality")
-    if stats is None:
-        return None
-    with open(config.rounds_path) as handle:
-        rounds = json.load(handle)
-    stats.update(rounds)
-    plot_rounds(rounds["rounds"], os.path.join(config.output_dir, "rounds.png"))
-    with open(os.path.join(config.output_dir, "stats.json"), "w") as handle:
-        json.dump(stats, handle, indent=2)
-    push_outputs(config)
-    return stats
+
+    def add_rounds(stats: dict, output: StageOutput) -> None:
+        with open(config.rounds_path) as handle:
+            rounds = json.load(handle)
+        stats.update(rounds)
+        plot_rounds(rounds["rounds"], os.path.join(config.output_dir, "rounds.png"))
+
+    return run_amended_stage(stage_runs(config), config, card, command, "high_quality", add_rounds, UPLOAD)
 
 
 def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
@@ -319,21 +303,14 @@ def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
         output_dir=args.output,
         hq=hq,
         max_pool_docs=args.max_pool_docs,
-        executor=executor_config_from_args(args),
-        push_to_hub=args.push_to_hub,
-        hub_private=args.hub_private,
+        **stage_config_fields(args),
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_args(argv)
-    try:
-        stats = run_high_quality(config, command_line("datatrove_pipelines.high_quality", argv))
-    except (MissingQualityScoreError, NoSeedsError) as error:
-        raise SystemExit(f"error: {error}") from None
+    errors = (MissingQualityScoreError, NoSeedsError)
+    stats = stage_main("datatrove_pipelines.high_quality", argv, parse_args, run_high_quality, errors)
     if stats is not None:
-        print(format_funnel(stats))
         for report in stats["rounds"]:
             print(
                 f"round {report['round']}: {report['positives']} positives, held-out precision "

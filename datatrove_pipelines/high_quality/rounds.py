@@ -18,10 +18,9 @@ import hashlib
 import os
 import random
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field
 
-from datatrove_pipelines.fasttext_training import train_supervised
+from datatrove_pipelines.fasttext_training import check_dim, train_supervised_lines
 from datatrove_pipelines.quality.scorer import fasttext_text
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__other"
@@ -61,8 +60,7 @@ class HighQualityConfig:
             raise ValueError("--target-share must be within (0, 1)")
         if not 0 < self.heldout_fraction < 1:
             raise ValueError("--heldout-fraction must be within (0, 1)")
-        if self.dim < 100:
-            raise ValueError("fastText needs dim >= 100 here (smaller dimensions give NaN)")
+        check_dim(self.dim)
 
 
 @dataclass
@@ -153,24 +151,18 @@ def is_target(candidate: Candidate, cutoffs: dict[str, float], config: HighQuali
 def _train(lines: list[str], config: HighQualityConfig, round_index: int):
     rng = random.Random(config.seed * 1000 + round_index)
     rng.shuffle(lines)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-        path = handle.name
-    try:
-        model, _ = train_supervised(
-            path,
-            epoch=config.epochs,
-            lr=config.lr,
-            dim=config.dim,
-            wordNgrams=config.word_ngrams,
-            minCount=1,
-            thread=1,  # deterministic
-            seed=config.seed,
-            verbose=0,
-        )
-        return model
-    finally:
-        os.unlink(path)
+    model, _ = train_supervised_lines(
+        lines,
+        epoch=config.epochs,
+        lr=config.lr,
+        dim=config.dim,
+        wordNgrams=config.word_ngrams,
+        minCount=1,
+        thread=1,  # deterministic
+        seed=config.seed,
+        verbose=0,
+    )
+    return model
 
 
 def positive_probabilities(model, candidates: list[Candidate], max_chars: int) -> list[float]:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -177,7 +178,33 @@ class SynthesisConfig:
     sandbox_workers: int | None = None
 
 
-class SelfCorrectingSynthesis(FunnelMixin, PipelineStep):
+class BatchedSandboxStep(FunnelMixin, PipelineStep):
+    """A step that works on ``config.batch_size`` documents at a time (one generation request and one sandbox batch
+    for all of them); subclasses implement :meth:`_batch`, which yields the kept documents and excludes the others
+    through ``writer``."""
+
+    def __init__(self, step: str, config: Any, exclusion_writer: DiskWriter | None = None):
+        self.funnel_step = self.name = step
+        super().__init__()
+        self.config = config
+        self.exclusion_writer = exclusion_writer
+
+    def _batch(self, docs: list[Document], writer: DiskWriter | None, rank: int) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self.exclusion_writer or contextlib.nullcontext() as writer:
+            batch: list[Document] = []
+            for doc in data or ():
+                batch.append(doc)
+                if len(batch) >= self.config.batch_size:
+                    yield from self._batch(batch, writer, rank)
+                    batch = []
+            if batch:
+                yield from self._batch(batch, writer, rank)
+
+
+class SelfCorrectingSynthesis(BatchedSandboxStep):
     """Generator writes instruction + solution + tests → sandbox → error fed back → ... → only verified examples kept.
 
     Reasons: ``unverified`` (every attempt failed in the sandbox), ``unparseable`` (no attempt had the three parts),
@@ -186,10 +213,7 @@ class SelfCorrectingSynthesis(FunnelMixin, PipelineStep):
     type = "🤖 - SYNTHESIS"
 
     def __init__(self, config: SynthesisConfig, exclusion_writer: DiskWriter | None = None):
-        self.funnel_step = self.name = "synthesis"
-        super().__init__()
-        self.config = config
-        self.exclusion_writer = exclusion_writer
+        super().__init__("synthesis", config, exclusion_writer)
         self._generator = None
 
     @property
@@ -282,24 +306,6 @@ class SelfCorrectingSynthesis(FunnelMixin, PipelineStep):
             self.funnel_keep(doc)
             yield doc
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        writer_context = self.exclusion_writer if self.exclusion_writer else _null()
-        with writer_context as writer:
-            batch: list[Document] = []
-            for doc in data or ():
-                batch.append(doc)
-                if len(batch) >= self.config.batch_size:
-                    yield from self._batch(batch, writer, rank)
-                    batch = []
-            if batch:
-                yield from self._batch(batch, writer, rank)
-
-
-def _null():
-    import contextlib
-
-    return contextlib.nullcontext()
-
 
 class CodeBlockSyntaxFilter(FunnelFilter):
     """Excludes examples whose response code blocks tree-sitter cannot parse (``syntax_error``); the parsing is
@@ -384,7 +390,7 @@ def problem_prompt(seed: dict[str, Any]) -> str:
     return f"{seed['instruction']}{shown}"
 
 
-class OnPolicyPairs(FunnelMixin, PipelineStep):
+class OnPolicyPairs(BatchedSandboxStep):
     """``k`` policy completions per problem, each judged against the problem's tests in the sandbox; chosen = a
     completion passing every test, rejected = one that does not. Reasons: ``no_passing``, ``no_failing``,
     ``no_tests``, ``generator_error``."""
@@ -392,10 +398,7 @@ class OnPolicyPairs(FunnelMixin, PipelineStep):
     type = "⚖️ - PAIRS"
 
     def __init__(self, config: PairsConfig, exclusion_writer: DiskWriter | None = None):
-        self.funnel_step = self.name = "pairs"
-        super().__init__()
-        self.config = config
-        self.exclusion_writer = exclusion_writer
+        super().__init__("pairs", config, exclusion_writer)
         self._policy = None
 
     def __getstate__(self):
@@ -479,15 +482,3 @@ class OnPolicyPairs(FunnelMixin, PipelineStep):
             }
             self.funnel_keep(doc)
             yield doc
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        writer_context = self.exclusion_writer if self.exclusion_writer else _null()
-        with writer_context as writer:
-            batch: list[Document] = []
-            for doc in data or ():
-                batch.append(doc)
-                if len(batch) >= self.config.batch_size:
-                    yield from self._batch(batch, writer, rank)
-                    batch = []
-            if batch:
-                yield from self._batch(batch, writer, rank)

@@ -72,7 +72,8 @@ def truncate_content(content: str, max_chars: int = DEFAULT_MAX_CONTENT_CHARS) -
     return (head[: cut + 1] if cut > 0 else head), True
 
 
-def _fence_for(content: str) -> str:
+def fence_for(content: str) -> str:
+    """A backtick fence longer than any backtick run in ``content`` (so the content cannot close it)."""
     longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
     return "`" * max(3, longest + 1)
 
@@ -81,7 +82,7 @@ def prompt_parts(language: str, content: str, max_content_chars: int = DEFAULT_M
     """The rubric prompt for one file, split into instructions / file / answer format."""
     language = language or "unknown"
     shown, truncated = truncate_content(content, max_content_chars)
-    fence = _fence_for(shown)
+    fence = fence_for(shown)
     note = ""
     if truncated:
         total = content.count("\n") + (0 if content.endswith("\n") else 1)
@@ -100,16 +101,23 @@ def build_prompt(language: str, content: str, max_content_chars: int = DEFAULT_M
 _PROMPT_FILE = re.compile(r"\nLanguage: (?P<language>[^\n]*)\n(?:[^\n]*\n)?File:\n(?P<fence>`{3,})\n", re.S)
 
 
-def extract_file(prompt: str) -> tuple[str, str] | None:
-    """(language, content) back from a rubric prompt; used by the stand-in oracle, None if it is not our prompt."""
-    match = _PROMPT_FILE.search(prompt)
+def extract_fenced(pattern: re.Pattern, prompt: str) -> tuple[re.Match, str] | None:
+    """The match of ``pattern`` (a prompt's header, ending with the opening ``fence`` group) and the fenced text
+    after it, up to the last closing fence; None when the prompt is not one ``pattern`` describes."""
+    match = pattern.search(prompt)
     if match is None:
         return None
     start = match.end()
     end = prompt.rfind("\n" + match.group("fence") + "\n")
     if end < start - 1:
         return None
-    return match.group("language"), prompt[start : end + 1]
+    return match, prompt[start : end + 1]
+
+
+def extract_file(prompt: str) -> tuple[str, str] | None:
+    """(language, content) back from a rubric prompt; used by the stand-in oracle, None if it is not our prompt."""
+    found = extract_fenced(_PROMPT_FILE, prompt)
+    return None if found is None else (found[0].group("language"), found[1])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

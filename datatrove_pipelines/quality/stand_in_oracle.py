@@ -2,7 +2,8 @@
 
 Why it exists: the real oracle (DeepSeek-V2-Chat behind vLLM or a hosted API) cannot run on a laptop or in CI, but the
 annotation pipeline should still be exercised end to end over real HTTP, exactly as it talks to ``vllm serve``. This
-server answers ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` in vLLM's response shape.
+server answers ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` in vLLM's response shape
+(the server part: :mod:`datatrove_pipelines.stand_in_server`).
 
 The stand-in rating rule (deliberately simple, and learnable by a scorer):
 
@@ -24,13 +25,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
-import threading
-import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
+from datatrove_pipelines import stand_in_server
 from datatrove_pipelines.quality.rubric import extract_file
 
 STAND_IN_MODEL_NAME = "stand-in-heuristic-oracle"
@@ -122,100 +121,29 @@ def stand_in_answer(language: str, content: str, malformed_every: int = 0) -> St
     return StandInAnswer(f"{explanation}\nRating: [[{rating}]]", rating)
 
 
-def _prompt_from_payload(payload: dict) -> str:
-    if "messages" in payload:
-        parts = []
-        for message in payload["messages"]:
-            content = message.get("content", "")
-            if isinstance(content, list):  # OpenAI content parts
-                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-            parts.append(str(content))
-        return "\n".join(parts)
-    return str(payload.get("prompt", ""))
+def oracle_answer(malformed_every: int = 0):
+    """The stand-in's ``answer(prompt)``: the rating answer for a rubric prompt, a refusal for anything else."""
+
+    def answer(prompt: str) -> str:
+        extracted = extract_file(prompt)
+        if extracted is None:
+            return "I can only rate files given in the rubric prompt format."
+        return stand_in_answer(*extracted, malformed_every=malformed_every).text
+
+    return answer
 
 
 def make_handler(malformed_every: int, hang_after: int = 0):
     """The request handler; ``hang_after`` > 0 stops answering after that many completions (to test resuming)."""
-    answered = {"count": 0}
-    lock = threading.Lock()
-
-    class StandInHandler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
-            pass
-
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):  # noqa: N802
-            if self.path.rstrip("/") == "/v1/models":
-                self._reply(200, {"object": "list", "data": [{"id": STAND_IN_MODEL_NAME, "object": "model"}]})
-            else:
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
-
-        def do_POST(self):  # noqa: N802
-            chat = self.path.rstrip("/") == "/v1/chat/completions"
-            if not chat and self.path.rstrip("/") != "/v1/completions":
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                return
-            try:
-                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            except (ValueError, json.JSONDecodeError):
-                self._reply(400, {"error": {"message": "body is not JSON", "type": "BadRequestError"}})
-                return
-            if hang_after > 0:
-                with lock:
-                    answered["count"] += 1
-                    hang = answered["count"] > hang_after
-                if hang:
-                    time.sleep(3600)
-            prompt = _prompt_from_payload(payload)
-            extracted = extract_file(prompt)
-            if extracted is None:
-                text = "I can only rate files given in the rubric prompt format."
-            else:
-                text = stand_in_answer(*extracted, malformed_every=malformed_every).text
-            max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
-            finish_reason = "stop"
-            words = text.split(" ")
-            if isinstance(max_tokens, int) and len(words) > max_tokens:  # one "token" per word, like a real limit
-                text, finish_reason = " ".join(words[:max_tokens]), "length"
-            usage = {
-                "prompt_tokens": len(prompt.split()),
-                "completion_tokens": len(text.split()),
-                "total_tokens": len(prompt.split()) + len(text.split()),
-            }
-            choice = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
-            if chat:
-                choice["message"] = {"role": "assistant", "content": text}
-            else:
-                choice["text"] = text
-            self._reply(
-                200,
-                {
-                    "id": f"standin-{time.time_ns()}",
-                    "object": "chat.completion" if chat else "text_completion",
-                    "created": int(time.time()),
-                    "model": payload.get("model", STAND_IN_MODEL_NAME),
-                    "choices": [choice],
-                    "usage": usage,
-                },
-            )
-
-    return StandInHandler
+    answer = oracle_answer(malformed_every)
+    return stand_in_server.make_handler(STAND_IN_MODEL_NAME, answer, completions=True, hang_after=hang_after)
 
 
 def start_server(
     host: str = "127.0.0.1", port: int = 0, malformed_every: int = 0, hang_after: int = 0
 ) -> ThreadingHTTPServer:
     """Start the stand-in in a background thread; ``server.server_address`` has the bound port."""
-    server = ThreadingHTTPServer((host, port), make_handler(malformed_every, hang_after))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return stand_in_server.start_server(make_handler(malformed_every, hang_after), host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,15 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--malformed-every", type=int, default=0, help="misbehave on 1 in N files (0: never)")
     parser.add_argument("--hang-after", type=int, default=0, help="stop answering after N completions (0: never)")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.malformed_every, args.hang_after))
-    host, port = server.server_address[:2]
-    print(f"stand-in oracle listening on http://{host}:{port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    handler = make_handler(args.malformed_every, args.hang_after)
+    stand_in_server.serve_forever(handler, args.host, args.port, "stand-in oracle")
 
 
 if __name__ == "__main__":

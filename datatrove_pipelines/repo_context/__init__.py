@@ -44,14 +44,13 @@ import os
 import posixpath
 import random
 import re
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from datatrove_pipelines.executors import ExecutorConfig, executor_config_from_args
+from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.funnel import FunnelFilter, FunnelMixin
 from datatrove_pipelines.languages import resolve_language
 from datatrove_pipelines.repo_context.imports import ImportExtractor, RepoIndex, grammar_of
@@ -61,13 +60,13 @@ from datatrove_pipelines.stage import (
     StageOutput,
     StageRun,
     add_stage_arguments,
-    command_line,
     documents_reader,
     parse_stage_args,
     resolve_documents_dir,
-    run_stage,
+    run_amended_stage,
+    stage_config_fields,
+    stage_main,
 )
-from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.writers import exclusion_writer, kept_writer
 
 UPLOAD = ("kept/*", "stats.json", "README.md")  # what --push-to-hub uploads
@@ -390,15 +389,6 @@ def stage_runs(config: RepoContextConfig) -> list[StageRun]:
     return [StageRun("group", group), StageRun("assemble", assemble, buckets)]
 
 
-def push_outputs(config, upload=None) -> None:
-    """``--push-to-hub`` after stats.json is complete (local and Ray runs; on Slurm the finishing job uploads)."""
-    if config.push_to_hub and config.executor.executor != "slurm":
-        from datatrove_pipelines.hub import push_to_hub
-
-        url = push_to_hub(config.output_dir, config.push_to_hub, include=upload or UPLOAD, private=config.hub_private)
-        print(f"pushed to {url}")
-
-
 CARD_DESCRIPTION = """Repository-level documents for long-context pretraining, as in Seed-Coder (paper §4): the files of
 each repository concatenated into one document (`<repo_name>REPO` then `<file_sep>PATH` + content per file), Python,
 Java, C/C++ and JavaScript/TypeScript files in dependency order (tree-sitter import resolution, cycles broken
@@ -411,17 +401,11 @@ def run_repo_context(config: RepoContextConfig, command: str | None = None) -> d
     settings = {k: v for k, v in asdict(config).items() if k not in ("input", "output_dir", "executor", "push_to_hub")}
     settings["format"] = {"repo_header": repo_header("REPO"), "file_header": f"{FILE_SEP}PATH\\n"}
     card = StageCard("Repository-level code documents", CARD_DESCRIPTION, settings)
-    # stats.json gets more after the runs, so the upload waits for it (on Slurm the finishing job uploads)
-    push_in_stage = config.push_to_hub if config.executor.executor == "slurm" else None
-    output = StageOutput(config.output_dir, card, command, push_in_stage, config.hub_private)
-    stats = run_stage(stage_runs(config), config.executor, output, "repo_context")
-    if stats is None:
-        return None
-    stats["repositories"] = collect_counters(output.logging_dir("assemble"))
-    with open(os.path.join(config.output_dir, "stats.json"), "w") as handle:
-        json.dump(stats, handle, indent=2)
-    push_outputs(config)
-    return stats
+
+    def add_repositories(stats: dict, output: StageOutput) -> None:
+        stats["repositories"] = collect_counters(output.logging_dir("assemble"))
+
+    return run_amended_stage(stage_runs(config), config, card, command, "repo_context", add_repositories, UPLOAD)
 
 
 def parse_args(argv: list[str] | None = None) -> RepoContextConfig:
@@ -440,16 +424,14 @@ def parse_args(argv: list[str] | None = None) -> RepoContextConfig:
             tokenizer=args.tokenizer,
             min_mean_quality=args.min_mean_quality,
             seed=args.seed,
-            executor=executor_config_from_args(args),
-            push_to_hub=args.push_to_hub,
-            hub_private=args.hub_private,
+            **stage_config_fields(args),
         )
     except ValueError as error:
         parser.error(str(error))
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+def parse_checked_args(argv: list[str] | None = None) -> RepoContextConfig:
+    """:func:`parse_args`, then a clear error for a ``--tokenizer`` that cannot be loaded, before any run."""
     config = parse_args(argv)
     if config.tokenizer:
         from datatrove_pipelines.tokenizer import load_tokenizer
@@ -458,9 +440,12 @@ def main(argv: list[str] | None = None) -> None:
             load_tokenizer(config.tokenizer)
         except (OSError, ValueError) as error:
             raise SystemExit(f"error: cannot load tokenizer {config.tokenizer}: {error}") from None
-    stats = run_repo_context(config, command_line("datatrove_pipelines.repo_context", argv))
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    stats = stage_main("datatrove_pipelines.repo_context", argv, parse_checked_args, run_repo_context)
     if stats is not None:
-        print(format_funnel(stats))
         print("repositories:", json.dumps(stats["repositories"]))
 
 

@@ -17,27 +17,26 @@ import json
 import os
 import sys
 
-from datatrove_pipelines.executors import add_executor_arguments, executor_config_from_args
-from datatrove_pipelines.hub import add_hub_arguments
-from datatrove_pipelines.stage import add_config_argument, command_line, parse_stage_args
+from datatrove_pipelines.decontamination import add_decontamination_arguments
+from datatrove_pipelines.stage import (
+    add_stage_arguments,
+    command_line,
+    parse_stage_args,
+    stage_config_fields,
+    stage_main,
+)
 from datatrove_pipelines.stats import format_funnel
 
 COMMANDS = ("train-recall", "run", "stand-in-judge", "sample-warc")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    add_config_argument(parser)
     # nargs="+" without action="extend": a command-line --input replaces the recipe's, it does not add to it
-    parser.add_argument("--input", nargs="+", required=True, help="WARC/WET files, HTML files, or folders of them")
-    parser.add_argument(
-        "--output", required=True, help="output folder: kept/, excluded/<step>/, stats.json, README.md"
-    )
+    add_stage_arguments(parser, input_help="WARC/WET files, HTML files, or folders of them", input_nargs="+")
     parser.add_argument("--extraction-timeout", type=float, default=5.0, help="seconds per page")
     parser.add_argument(
         "--min-inline-code", type=int, default=3, help="inline <code> elements that make the rule fire"
     )
-    add_executor_arguments(parser)
-    add_hub_arguments(parser)
 
 
 def _llm_arguments(parser: argparse.ArgumentParser, role: str) -> None:
@@ -126,9 +125,7 @@ def train_recall_main(argv: list[str]) -> None:
             seed=args.seed,
             fasttext=FastTextSettings(dim=args.dim, epoch=args.epoch, bucket=args.bucket, seed=args.seed),
             extraction=_extraction(args),
-            executor=executor_config_from_args(args),
-            push_to_hub=args.push_to_hub,
-            hub_private=args.hub_private,
+            **stage_config_fields(args),
         )
     except ValueError as error:
         parser.error(str(error))
@@ -176,16 +173,16 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--categories", default=None, help="category rules YAML (default: the built-in rules)")
     parser.add_argument("--no-quality-score", action="store_true", help="skip the LLM quality score")
     parser.add_argument("--min-words", type=int, default=HeuristicsConfig.min_words)
-    parser.add_argument("--benchmarks", default=None, help="local benchmark directory (default: Hub)")
-    parser.add_argument("--no-decontamination", action="store_true")
+    add_decontamination_arguments(parser)
     return parser
 
 
-def run_main(argv: list[str]) -> None:
+def run_config(argv: list[str]):
+    """The WebRunConfig of ``run``'s flags."""
     from datatrove_pipelines.decontamination import DecontaminationConfig
     from datatrove_pipelines.web.categories import CategoryRules, default_rules
     from datatrove_pipelines.web.heuristics import HeuristicsConfig
-    from datatrove_pipelines.web.pipeline import WebRunConfig, run_web
+    from datatrove_pipelines.web.pipeline import WebRunConfig
 
     parser = run_parser()
     args = parse_stage_args(parser, argv)
@@ -202,15 +199,17 @@ def run_main(argv: list[str]) -> None:
             scorer=None if args.no_quality_score else _oracle(args),
             decontamination=DecontaminationConfig(benchmarks_dir=args.benchmarks),
             decontaminate=not args.no_decontamination,
-            executor=executor_config_from_args(args),
-            push_to_hub=args.push_to_hub,
-            hub_private=args.hub_private,
+            **stage_config_fields(args),
         )
     except (ValueError, OSError) as error:
         parser.error(str(error))
-    stats = run_web(config, command=command_line("datatrove_pipelines.web", ["run", *argv]))
-    if stats is not None:
-        print(format_funnel(stats))
+    return config
+
+
+def run_main(argv: list[str]) -> None:
+    from datatrove_pipelines.web.pipeline import run_web
+
+    stage_main("datatrove_pipelines.web", argv, run_config, run_web, command_prefix=["run"])
 
 
 def stand_in_main(argv: list[str]) -> None:

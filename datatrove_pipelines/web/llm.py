@@ -22,7 +22,13 @@ from datatrove.pipeline.inference.types import InferenceError
 
 from datatrove_pipelines.funnel import REASON_KEY
 from datatrove_pipelines.quality.annotate import RATING_DISTRIBUTION_KEY, OracleConfig, RubricAnnotator
-from datatrove_pipelines.quality.rubric import expected_rating, parse_rating, truncate_content
+from datatrove_pipelines.quality.rubric import (
+    expected_rating,
+    extract_fenced,
+    fence_for,
+    parse_rating,
+    truncate_content,
+)
 
 WEB_RUBRIC_VERSION = "seed-coder-web-v1"
 JUDGE_TASK = "code-relatedness"
@@ -48,17 +54,12 @@ _QUALITY_ANSWER = "Explain briefly, then give the rating on the last line exactl
 _PROMPT_PAGE = re.compile(r"\nTask: (?P<task>[\w-]+)\nURL: (?P<url>[^\n]*)\n(?:[^\n]*\n)?Page:\n(?P<fence>`{3,})\n")
 
 
-def _fence_for(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def build_page_prompt(task: str, url: str | None, text: str, max_chars: int = DEFAULT_MAX_PAGE_CHARS) -> str:
     """The prompt of ``task`` for one page (the page fenced; cut at a line break past ``max_chars``)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}")
     shown, truncated = truncate_content(text, max_chars)
-    fence = _fence_for(shown)
+    fence = fence_for(shown)
     note = "The page is long: only its beginning is shown.\n" if truncated else ""
     body = shown if shown.endswith("\n") else shown + "\n"
     instructions, answer = (
@@ -74,14 +75,11 @@ def build_page_prompt(task: str, url: str | None, text: str, max_chars: int = DE
 
 def extract_page(prompt: str) -> tuple[str, str, str] | None:
     """(task, url, page text) back from a prompt; used by the stand-in, None when it is not one of ours."""
-    match = _PROMPT_PAGE.search(prompt)
-    if match is None:
+    found = extract_fenced(_PROMPT_PAGE, prompt)
+    if found is None:
         return None
-    start = match.end()
-    end = prompt.rfind("\n" + match.group("fence") + "\n")
-    if end < start - 1:
-        return None
-    return match.group("task"), match.group("url"), prompt[start : end + 1]
+    match, text = found
+    return match.group("task"), match.group("url"), text
 
 
 class PageRater(RubricAnnotator):

@@ -12,7 +12,6 @@ Without a scorer (``--no-quality-score``) steps 4–5 shrink to decontamination 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from datatrove_pipelines.decontamination import DecontaminationConfig, Decontami
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupFilter, DedupSignatures
 from datatrove_pipelines.executors import ExecutorConfig
 from datatrove_pipelines.quality.annotate import OracleConfig
-from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, run_stage
+from datatrove_pipelines.stage import StageCard, StageRun, run_config_stage, stage_card_settings
 from datatrove_pipelines.web.categories import (
     CategoryRules,
     CategorySampleFilter,
@@ -150,11 +149,7 @@ sharing a word 10-gram with a code benchmark removed. Each record: `text`, `id` 
 
 
 def card_settings(config: WebRunConfig) -> dict:
-    settings = dataclasses.asdict(config)
-    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private", "inputs"):
-        settings.pop(machine_specific)
-    for cache in ("cache_dir", "cache_index"):
-        settings["decontamination"].pop(cache)
+    settings = stage_card_settings(config, drop=("inputs",))
     if settings["recall"]["model_path"]:  # where the model lies is not a setting of the data; its file name is
         settings["recall"]["model_path"] = os.path.basename(settings["recall"]["model_path"])
     if settings.get("scorer"):
@@ -163,8 +158,5 @@ def card_settings(config: WebRunConfig) -> dict:
 
 
 def run_web(config: WebRunConfig, command: str | None = None) -> dict | None:
-    card = StageCard(
-        pretty_name="Code-related web pages", description=CARD_DESCRIPTION, settings=card_settings(config)
-    )
-    output = StageOutput(config.output_dir, card, command, config.push_to_hub, config.hub_private)
-    return run_stage(stage_runs(config), config.executor, output, "web")
+    card = StageCard("Code-related web pages", CARD_DESCRIPTION, card_settings(config))
+    return run_config_stage(stage_runs(config), config, card, command, "web")

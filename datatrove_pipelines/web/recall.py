@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from datatrove_pipelines.fasttext_training import load_model, train_supervised
+from datatrove_pipelines.fasttext_training import check_dim, load_model, train_supervised_lines
 from datatrove_pipelines.funnel import FunnelFilter
 
 CODE_LABEL = "__label__code"
@@ -62,34 +61,26 @@ class FastTextSettings:
     bucket: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.dim < 100:
-            raise ValueError(f"fastText dim must be >= 100 (got {self.dim})")
+        check_dim(self.dim)
 
 
 def train_fasttext(examples: list[tuple[str, int]], settings: FastTextSettings, path: str):
     """Train on (page text, label) pairs; saves the model to ``path`` and returns it."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".txt", delete=False, dir=os.path.dirname(os.path.abspath(path))
-    ) as handle:
-        for text, label in examples:
-            handle.write(f"{CODE_LABEL if label else OTHER_LABEL} {fasttext_text(text)}\n")
-        train_file = handle.name
-    try:
-        model, _ = train_supervised(
-            train_file,
-            dim=settings.dim,
-            epoch=settings.epoch,
-            lr=settings.lr,
-            wordNgrams=settings.word_ngrams,
-            minCount=settings.min_count,
-            bucket=settings.bucket,
-            seed=settings.seed,
-            thread=1,  # deterministic for a given seed
-            verbose=0,
-        )
-    finally:
-        os.remove(train_file)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    model, _ = train_supervised_lines(
+        (f"{CODE_LABEL if label else OTHER_LABEL} {fasttext_text(text)}" for text, label in examples),
+        folder=folder,
+        dim=settings.dim,
+        epoch=settings.epoch,
+        lr=settings.lr,
+        wordNgrams=settings.word_ngrams,
+        minCount=settings.min_count,
+        bucket=settings.bucket,
+        seed=settings.seed,
+        thread=1,  # deterministic for a given seed
+        verbose=0,
+    )
     model.save_model(path)
     return model
 

@@ -2,7 +2,8 @@
 
 Why it exists: the real judge and scorer (a chat LLM behind vLLM or a hosted API) cannot run on a laptop or in CI,
 but ``train-recall`` and ``run`` should still talk real HTTP to a server as they would to ``vllm serve``. It answers
-``GET /v1/models`` and ``POST /v1/chat/completions`` for the two prompts of :mod:`datatrove_pipelines.web.llm`.
+``GET /v1/models`` and ``POST /v1/chat/completions`` for the two prompts of :mod:`datatrove_pipelines.web.llm`
+(the server part: :mod:`datatrove_pipelines.stand_in_server`).
 
 The stand-in rules (simple on purpose, so a test can predict them):
 
@@ -15,12 +16,10 @@ The stand-in rules (simple on purpose, so a test can predict them):
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
+from datatrove_pipelines import stand_in_server
 from datatrove_pipelines.web.llm import JUDGE_TASK, extract_page
 
 STAND_IN_MODEL_NAME = "stand-in-web-judge"
@@ -60,68 +59,13 @@ def stand_in_answer(prompt: str) -> str:
 
 
 def _handler():
-    class StandInHandler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
-            pass
-
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):  # noqa: N802
-            if self.path.rstrip("/") == "/v1/models":
-                self._reply(200, {"object": "list", "data": [{"id": STAND_IN_MODEL_NAME, "object": "model"}]})
-            else:
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
-
-        def do_POST(self):  # noqa: N802
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                return
-            try:
-                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                prompt = "\n".join(str(m.get("content", "")) for m in payload["messages"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                self._reply(400, {"error": {"message": "bad request body", "type": "BadRequestError"}})
-                return
-            text = stand_in_answer(prompt)
-            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-            self._reply(
-                200,
-                {
-                    "id": f"standin-{time.time_ns()}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": payload.get("model", STAND_IN_MODEL_NAME),
-                    "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-                    ],
-                    "usage": usage,
-                },
-            )
-
-    return StandInHandler
+    return stand_in_server.make_handler(STAND_IN_MODEL_NAME, stand_in_answer)
 
 
 def start_server(host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """Start the stand-in in a background thread; ``server.server_address`` has the bound port."""
-    server = ThreadingHTTPServer((host, port), _handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return stand_in_server.start_server(_handler(), host, port)
 
 
 def serve(host: str, port: int) -> None:
-    server = ThreadingHTTPServer((host, port), _handler())
-    bound_host, bound_port = server.server_address[:2]
-    print(f"stand-in web judge listening on http://{bound_host}:{bound_port}/v1", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    stand_in_server.serve_forever(_handler(), host, port, "stand-in web judge", "/v1")

@@ -21,7 +21,7 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 
 from datatrove_pipelines.executors import ExecutorConfig, build_executor
 from datatrove_pipelines.quality.annotate import OracleConfig, read_documents, sample_priority
-from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, run_stage
+from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, run_stage, write_amended_stats
 from datatrove_pipelines.web.extract import ExtractionConfig
 from datatrove_pipelines.web.llm import JUDGE_TASK, PageRater
 from datatrove_pipelines.web.pipeline import page_steps
@@ -211,8 +211,7 @@ def train_recall(config: RecallTrainConfig, command: str | None = None) -> dict:
     plot_rounds(rounds, os.path.join(out, PLOT_FILE))
     stats = stats or {}
     stats["recall"] = summary
-    with open(os.path.join(out, "stats.json"), "w") as handle:
-        json.dump(stats, handle, indent=2)
+    write_amended_stats(out, stats)
     return stats
 
 

@@ -86,19 +86,21 @@ def with_end_marker(language: str, program: str, marker: str) -> str:
         return f"{program}\nprintf '%s\\n' '{marker}'\n"
     if lang == "go":
         return f"{program}\n\nfunc TestZzzSeedCoderEndMarker(t *testing.T) {{ println({quoted}) }}\n"
-    if lang == "cpp":
-        at = _last_match(_CPP_MAIN, program, lang).end()
-        guard = (
-            "struct SeedCoderEndMarker { ~SeedCoderEndMarker() { "
-            f'__builtin_printf("%s\\n", {quoted}); }} }} seed_coder_end_marker;'
-        )
-        return program[:at] + guard + program[at:]
-    if lang == "rust":
-        at = _last_match(_RUST_MAIN, program, lang).end()
-        guard = (
-            "struct SeedCoderEndMarker; impl Drop for SeedCoderEndMarker { fn drop(&mut self) { "
-            f'println!("{{}}", {quoted}); }} }} let _seed_coder_end_marker = SeedCoderEndMarker;'
-        )
+    if lang in ("cpp", "rust"):
+        # a guard declared first in main prints the marker when main returns (C++ destructor, Rust Drop)
+        if lang == "cpp":
+            main = _CPP_MAIN
+            guard = (
+                "struct SeedCoderEndMarker { ~SeedCoderEndMarker() { "
+                f'__builtin_printf("%s\\n", {quoted}); }} }} seed_coder_end_marker;'
+            )
+        else:
+            main = _RUST_MAIN
+            guard = (
+                "struct SeedCoderEndMarker; impl Drop for SeedCoderEndMarker { fn drop(&mut self) { "
+                f'println!("{{}}", {quoted}); }} }} let _seed_coder_end_marker = SeedCoderEndMarker;'
+            )
+        at = _last_match(main, program, lang).end()
         return program[:at] + guard + program[at:]
     if lang == "java":
         match = _last_match(_JAVA_MAIN, program, lang)
