@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from datatrove_pipelines.fasttext_training import load_model, train_supervised
+from datatrove_pipelines.fasttext_training import load_model, train_supervised_lines
 from datatrove_pipelines.quality.distribution import round_score
 from datatrove_pipelines.quality.rubric import MAX_RATING
 from datatrove_pipelines.quality.scorer_config import Example, ScorerTrainingConfig, parse_bins, read_scorer_settings
@@ -59,7 +58,6 @@ class FastTextScorer:
 
 
 def train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: Path) -> FastTextScorer:
-
     bins = parse_bins(config.fasttext_bins)
     bin_of = {rating: index for index, group in enumerate(bins) for rating in group}
     members: dict[int, list[float]] = defaultdict(list)
@@ -67,31 +65,27 @@ def train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: P
         members[bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]].append(example.rating)
     values = [statistics.fmean(members[i]) if members[i] else statistics.fmean(group) for i, group in enumerate(bins)]
     ngrams: set[int] = set()
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
-        for example in train:
-            label = bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]
-            text = fasttext_text(example.language, example.text, config.max_content_chars)
-            handle.write(f"__label__{label} {text}\n")
-            words = text.split()
-            for n in range(2, config.fasttext_word_ngrams + 1):
-                ngrams.update(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
-        train_file = handle.name
+    lines = []
+    for example in train:
+        label = bin_of[int(min(MAX_RATING, max(0, math.floor(example.rating + 0.5))))]
+        text = fasttext_text(example.language, example.text, config.max_content_chars)
+        lines.append(f"__label__{label} {text}")
+        words = text.split()
+        for n in range(2, config.fasttext_word_ngrams + 1):
+            ngrams.update(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
     buckets = config.fasttext_buckets or fasttext_bucket_count(len(ngrams))
-    try:
-        model, _ = train_supervised(
-            train_file,
-            epoch=config.fasttext_epochs,
-            lr=config.fasttext_lr,
-            dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with the numpy2 wheel
-            wordNgrams=config.fasttext_word_ngrams,
-            bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
-            minCount=1,
-            thread=1,  # deterministic for a seed (lock-free threads make runs differ); the scorer's data is small
-            seed=config.seed,
-            verbose=0,
-        )
-    finally:
-        os.unlink(train_file)
+    model, _ = train_supervised_lines(
+        lines,
+        epoch=config.fasttext_epochs,
+        lr=config.fasttext_lr,
+        dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with this fastText build
+        wordNgrams=config.fasttext_word_ngrams,
+        bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
+        minCount=1,
+        thread=1,  # deterministic for a seed (lock-free threads make runs differ); the scorer's data is small
+        seed=config.seed,
+        verbose=0,
+    )
     model.save_model(str(output / "model.bin"))
     settings = {
         "bins": bins,
