@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from datatrove.pipeline.base import PipelineStep
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
-from datatrove_pipelines.code_readers import FaultTolerantJsonlReader, ReaderConfig, reader_for_input
+from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
 from datatrove_pipelines.decontamination import DecontaminationConfig, DecontaminationFilter
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.executors import ExecutorConfig, add_executor_arguments, executor_config_from_args
 from datatrove_pipelines.hub import add_hub_arguments
+from datatrove_pipelines.prepared import PreparedReader, PreparedWriter
 from datatrove_pipelines.stage import (
     StageCard,
     StageOutput,
@@ -49,7 +50,7 @@ from datatrove_pipelines.stage import (
 )
 from datatrove_pipelines.stats import format_funnel
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
-from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
+from datatrove_pipelines.writers import document_dict, exclusion_writer, kept_writer
 
 
 @dataclass
@@ -65,6 +66,7 @@ class CodeFilesConfig:
     syntax: SyntaxCheckConfig = field(default_factory=SyntaxCheckConfig)
     decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     decontaminate: bool = True
+    copy_survivors: bool = True  # the filter run's fast path; False: the plain path (every record decoded, re-encoded)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     push_to_hub: str | None = None  # dataset repo id: kept/, stats.json and the card are uploaded at the end
     hub_private: bool = False
@@ -100,15 +102,16 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
         prepare.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
     prepare += [
         DedupSignatures(work, config.dedup),
-        RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
+        PreparedWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
     ]
-    filtering: list[PipelineStep] = [
-        # the stage's own intermediate files (already counted): any unreadable record there is a bug, and raises
-        FaultTolerantJsonlReader(prepared, glob_pattern="*.jsonl", compression=None, count_in_funnel=False),
-        DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
-        DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
-        kept_writer(out),
-    ]
+    # the stage's own intermediate files (already counted): any unreadable record there is a bug, and raises
+    reader = PreparedReader(prepared)
+    exact = DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup"))
+    near = DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True)
+    kept = kept_writer(out)
+    if config.copy_survivors:  # survivors' lines copied as bytes, duplicates decoded (datatrove_pipelines/prepared.py)
+        reader.copy_survivors(exact, near, kept)
+    filtering: list[PipelineStep] = [reader, exact, near, kept]
     return {
         "prepare": prepare,
         "buckets": [DedupBuckets(work, config.dedup)],
@@ -126,9 +129,10 @@ removed. Each record: `text`, `id` (`<repo>/<path>`), `metadata` (`repo`, `path`
 
 
 def card_settings(config: CodeFilesConfig) -> dict:
-    """The settings a reader of the dataset card needs: every step's config (not where the outputs went)."""
+    """The settings a reader of the dataset card needs: every step's config (not where the outputs went, nor the
+    filter run's path, which writes the same outputs)."""
     settings = dataclasses.asdict(config)
-    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private"):
+    for machine_specific in ("output_dir", "executor", "push_to_hub", "hub_private", "copy_survivors"):
         settings.pop(machine_specific)
     for cache in ("cache_dir", "cache_index"):  # where the decontamination index is cached changes no decision
         settings["decontamination"].pop(cache)
