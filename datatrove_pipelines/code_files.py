@@ -10,7 +10,8 @@ Four datatrove stages, chained with ``depends=`` (dedup needs a global view, eve
 2. buckets (min(N, ``num_buckets``) tasks): exact SHA-256 groups and MinHash band matches
 3. cluster (1 task): which copies to drop, keeping each cluster's preferred copy (stars, recency, id); with N = 1,
    stages 2 and 3 run as one single-task stage, "dedup"
-4. filter (N tasks): exact dedup → near dedup → ``DIR/kept``
+4. filter (N tasks): exact dedup → near dedup → ``DIR/kept`` (survivors' intermediate lines copied as bytes, only
+   duplicates decoded: :mod:`datatrove_pipelines.prepared`)
 
 The filters run before dedup so that dedup only chooses among files that pass them. Every input record is counted
 in the ``read`` step: a line that is not UTF-8, not JSON or not an object, a cut ``.jsonl.gz``, a record whose
