@@ -10,7 +10,8 @@ Four datatrove stages, chained with ``depends=`` (dedup needs a global view, eve
 2. buckets (min(N, ``num_buckets``) tasks): exact SHA-256 groups and MinHash band matches
 3. cluster (1 task): which copies to drop, keeping each cluster's preferred copy (stars, recency, id); with N = 1,
    stages 2 and 3 run as one single-task stage, "dedup"
-4. filter (N tasks): exact dedup → near dedup → ``DIR/kept``
+4. filter (N tasks): exact dedup → near dedup → ``DIR/kept`` (survivors' intermediate lines copied as bytes, only
+   duplicates decoded: :mod:`datatrove_pipelines.prepared`)
 
 The filters run before dedup so that dedup only chooses among files that pass them. Every input record is counted
 in the ``read`` step: a line that is not UTF-8, not JSON or not an object, a cut ``.jsonl.gz``, a record whose
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datatrove.pipeline.base import PipelineStep
 
 from datatrove_pipelines.code_filters import CodeRuleFilter, GuardConfig, GuardFilter, LanguageStep, RuleFilterConfig
-from datatrove_pipelines.code_readers import FaultTolerantJsonlReader, ReaderConfig, reader_for_input
+from datatrove_pipelines.code_readers import ReaderConfig, reader_for_input
 from datatrove_pipelines.decontamination import (
     DecontaminationConfig,
     DecontaminationFilter,
@@ -39,6 +40,7 @@ from datatrove_pipelines.decontamination import (
 )
 from datatrove_pipelines.dedup import DedupBuckets, DedupCluster, DedupConfig, DedupFilter, DedupSignatures
 from datatrove_pipelines.executors import ExecutorConfig
+from datatrove_pipelines.prepared import PreparedReader, PreparedWriter
 from datatrove_pipelines.stage import (
     StageCard,
     StageRun,
@@ -50,7 +52,7 @@ from datatrove_pipelines.stage import (
     stage_main,
 )
 from datatrove_pipelines.syntax_check import SyntaxCheckConfig, SyntaxCheckFilter
-from datatrove_pipelines.writers import RankFileJsonlWriter, document_dict, exclusion_writer, kept_writer
+from datatrove_pipelines.writers import document_dict, exclusion_writer, kept_writer
 
 
 @dataclass
@@ -66,6 +68,7 @@ class CodeFilesConfig:
     syntax: SyntaxCheckConfig = field(default_factory=SyntaxCheckConfig)
     decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     decontaminate: bool = True
+    copy_survivors: bool = True  # the filter run's fast path; False: the plain path (every record decoded, re-encoded)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     push_to_hub: str | None = None  # dataset repo id: kept/, stats.json and the card are uploaded at the end
     hub_private: bool = False
@@ -101,15 +104,16 @@ def build_stage_pipelines(config: CodeFilesConfig) -> dict[str, list[PipelineSte
         prepare.append(DecontaminationFilter(config.decontamination, exclusion_writer(out, "decontamination")))
     prepare += [
         DedupSignatures(work, config.dedup),
-        RankFileJsonlWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
+        PreparedWriter(prepared, output_filename="${rank}.jsonl", compression=None, adapter=document_dict),
     ]
-    filtering: list[PipelineStep] = [
-        # the stage's own intermediate files (already counted): any unreadable record there is a bug, and raises
-        FaultTolerantJsonlReader(prepared, glob_pattern="*.jsonl", compression=None, count_in_funnel=False),
-        DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup")),
-        DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True),
-        kept_writer(out),
-    ]
+    # the stage's own intermediate files (already counted): any unreadable record there is a bug, and raises
+    reader = PreparedReader(prepared)
+    exact = DedupFilter(work, "exact", exclusion_writer(out, "exact_dedup"))
+    near = DedupFilter(work, "near", exclusion_writer(out, "near_dedup"), drop_ref=True)
+    kept = kept_writer(out)
+    if config.copy_survivors:  # survivors' lines copied as bytes, duplicates decoded (datatrove_pipelines/prepared.py)
+        reader.copy_survivors(exact, near, kept)
+    filtering: list[PipelineStep] = [reader, exact, near, kept]
     return {
         "prepare": prepare,
         "buckets": [DedupBuckets(work, config.dedup)],
@@ -142,7 +146,7 @@ def stage_runs(config: CodeFilesConfig) -> list[StageRun]:
 def run_code_files(config: CodeFilesConfig, command: str | None = None) -> dict | None:
     """Run the pipeline; returns the stats (None on Slurm, where the last job writes stats.json and the card).
     ``command`` (the command line) goes into the dataset card."""
-    card = StageCard("Curated code files", CARD_DESCRIPTION, stage_card_settings(config))
+    card = StageCard("Curated code files", CARD_DESCRIPTION, stage_card_settings(config, drop=("copy_survivors",)))
     return run_config_stage(stage_runs(config), config, card, command, "code_files")
 
 

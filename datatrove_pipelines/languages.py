@@ -38,7 +38,7 @@ class LanguageSpec:
 
     def grammar_for(self, path: str | None) -> str | None:
         """The grammar that checks a file of this language at ``path`` (None: no bundled grammar, unchecked)."""
-        if path:
+        if path and self.grammar_by_extension:
             extension = _extension(path)
             if extension in self.grammar_by_extension:
                 return self.grammar_by_extension[extension]

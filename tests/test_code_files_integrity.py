@@ -242,3 +242,44 @@ def test_verbose_shows_the_library_logs(tmp_path, benchmarks_dir, capfd):
         + ["--workers", "1", "--verbose"]
     )
     assert "Launching pipeline" in capfd.readouterr().err
+
+
+def plain_read(file_path: str, max_size_bytes: int) -> tuple[bytes | None, int, str | None]:
+    """read_source_file's reference: stat, then one read up to the limit."""
+    import os
+
+    size = os.stat(file_path).st_size
+    if size > max_size_bytes:
+        return None, size, "too_large"
+    with open(file_path, "rb") as handle:
+        raw = handle.read(max_size_bytes + 1)
+    return (None, len(raw), "too_large") if len(raw) > max_size_bytes else (raw, len(raw), None)
+
+
+def test_source_files_are_read_as_one_read_up_to_the_limit_reads_them(tmp_path, monkeypatch):
+    """read_source_file reads the size stat gave (+1): the same content, size and issue as one read up to the
+    limit, also for a file that grows after stat (to under and over the limit) and one stat says is empty."""
+    from datatrove_pipelines import code_readers
+    from datatrove_pipelines.code_readers import read_source_file
+
+    limit = 100
+    for size in (0, 1, 50, 99, 100, 101, 5000):
+        path = tmp_path / f"f{size}"
+        path.write_bytes(bytes(range(256))[:1] * size)
+        assert read_source_file(str(path), limit) == plain_read(str(path), limit), size
+    real_stat = code_readers.os.stat
+    for before, after in ((10, 60), (10, 100), (10, 101), (10, 500), (0, 30)):
+        path = tmp_path / f"grows{before}-{after}"
+        path.write_bytes(b"a" * before)
+
+        def stat_then_grow(file_path, *args, path=path, after=after, **kwargs):
+            result = real_stat(file_path, *args, **kwargs)
+            if str(file_path) == str(path):
+                path.write_bytes(b"b" * after)  # written between the stat and the read
+            return result
+
+        monkeypatch.setattr(code_readers.os, "stat", stat_then_grow)
+        raw, size, issue = read_source_file(str(path), limit)
+        monkeypatch.setattr(code_readers.os, "stat", real_stat)
+        expected = (None, limit + 1, "too_large") if after > limit else (b"b" * after, after, None)
+        assert (raw, size, issue) == expected, (before, after)
