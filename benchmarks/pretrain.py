@@ -183,7 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both engines (0: torch's default). One by default: with two threads on a shared "
+        "machine, a descheduled thread stalls the other at every parallel region (one run's intervals swung from "
+        "800 to 25,000 tokens/s at load 4)",
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     import logging
 
@@ -229,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(
         f"\n{args.files} stdlib files, tiny Llama, seq {args.seq}, batch {args.batch}, {args.steps} steps, "
-        f"medians of {args.repeats}"
+        f"medians of {args.repeats}, torch threads {args.threads or 'default'}"
     )
     for name, values in medians.items():
         print(
