@@ -21,7 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.commits.git import ObjectMissing, ObjectReader
-from datatrove_pipelines.commits.patches import apply_patch_section, git_blob_id
+from datatrove_pipelines.commits.patches import apply_patch_lines, git_blob_id
 from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     Tokens,
@@ -80,6 +80,7 @@ class RepositoryContext:
         # new blob id -> (old blob id, patch section): texts rebuilt from patches (``texts``) instead of read
         self._recipes: dict[str, tuple[str, str]] = {}
         self._recipe_bytes = 0
+        self._lines: dict[str, list[str]] = {}  # blob id -> its rebuilt text split at newlines (``keep_lines``)
         self.index: SnapshotIndex | None = None
         self.index_builds = 0
         self._last_commit: str | None = None  # the last commit given a snapshot, its changes, its parent snapshot
@@ -112,6 +113,10 @@ class RepositoryContext:
         self._texts[blob] = text
 
     MAX_RECIPE_CHAIN = 64
+    # a rebuilt text's lines kept for the next patch of the same file (its last MAX_KEPT_LINES rebuilt versions);
+    # False: split the text again each time, the plain way the tests compare with
+    keep_lines = True
+    MAX_KEPT_LINES = 256
 
     def remember_patch(self, old_blob: str, new_blob: str, section: str) -> None:
         """Note that ``new_blob`` is ``old_blob`` with a patch section applied (``texts`` may use it)."""
@@ -133,12 +138,14 @@ class RepositoryContext:
                 return False
             chain.append(recipe[0])
         text = self._texts[chain[-1]]
+        parts = self._lines.get(chain[-1]) if self.keep_lines else None
         for new_blob in reversed(chain[:-1]):
             if text is None or "\ufffd" in text:  # not the file's exact bytes: no patch can be checked on it
                 return False
-            text = apply_patch_section(text, self._recipes[new_blob][1])
-            if text is None:
+            parts = apply_patch_lines(parts if parts is not None else text.split("\n"), self._recipes[new_blob][1])
+            if parts is None:
                 return False
+            text = "\n".join(parts)
             try:
                 content = text.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:
@@ -146,6 +153,10 @@ class RepositoryContext:
             if git_blob_id(content, self.hash_bytes) != new_blob:
                 return False
             self._store_text(new_blob, content, text)
+        if self.keep_lines and parts is not None:
+            if len(self._lines) >= self.MAX_KEPT_LINES:
+                del self._lines[next(iter(self._lines))]  # the oldest
+            self._lines[blob] = parts
         return True
 
     def tokens_for(self, path: str, blob: str) -> Tokens | None:
