@@ -127,3 +127,62 @@ def test_document_bytes_equals_encoding():
         assert document_bytes(doc) == document_bytes_plain(doc) == len(text.encode("utf-8", "surrogatepass"))
         sized = Document(text=text, id="x", metadata={"size": 1234})
         assert document_bytes(sized) == document_bytes_plain(sized) == 1234
+
+
+def test_tokens_learnt_for_renamed_files_equal_tokenizing_them(tmp_path, monkeypatch):
+    """A file renamed or moved unchanged (to a deeper path, a path of other words, one with non-ASCII and stop
+    words) gets the counts of its text read and tokenized under the new path; one renamed with an edit is left to
+    be read. The examples are the same with and without the shortcut."""
+    from datatrove_pipelines.commits.git import inspect_repository
+    from datatrove_pipelines.commits.reader import commit_document
+    from datatrove_pipelines.commits.related import token_counts
+
+    repo = tmp_path / "moves"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    for name in ("textwrap.py", "heapq.py", "bisect.py", "colorsys.py"):
+        (repo / name).write_text((STDLIB / name).read_text())
+    (repo / "README.md").write_text("# moves\n")
+    moves = [
+        ("textwrap.py", "lib/textwrap.py"),
+        ("heapq.py", "lib/the_heap/HeapQueue.py"),
+        ("lib/textwrap.py", "lib/legacy/café_and_the_wrap.py"),
+        ("bisect.py", "for/if/bisect_search.py"),
+    ]
+    commit = ["-c", "user.name=T", "-c", "user.email=t@e.org", "commit", "-q", "-m"]
+    git(repo, "add", "-A")
+    git(repo, *commit, "start")
+    for old, new in moves:
+        (repo / new).parent.mkdir(parents=True, exist_ok=True)
+        git(repo, "mv", old, new)
+        git(repo, *commit, f"Move {old}")
+    (repo / "colours.py").write_text((repo / "colorsys.py").read_text() + "\n# edited while moved\n")
+    git(repo, "rm", "-q", "colorsys.py")
+    git(repo, "add", "-A")
+    git(repo, *commit, "Move colorsys with an edit")
+
+    info = inspect_repository(str(repo))
+    trees: dict[str, str] = {}
+    docs = []
+    for record in stream_commits(str(repo)):
+        trees[record.sha] = record.tree
+        docs.append(commit_document(info, record, trees))
+    state = RepositoryContext(str(repo), 20, ContextConfig())
+    learnt = []
+    try:
+        for doc in docs[1:]:
+            snapshot = state._read_snapshots([doc])[0]
+            for path, blob in snapshot.items():
+                state.tokens_for(path, blob)
+            state.learn_tokens(doc, snapshot)
+            for status, _, path, _, _, new_blob in doc.metadata["changes"]:
+                if status == "R" and (path, new_blob) in state.tokens:
+                    hashes, counts = state.tokens[(path, new_blob)]
+                    whole_hashes, whole_counts = token_counts(f"{path}\n{state.texts([new_blob])[new_blob]}")
+                    assert hashes.tolist() == whole_hashes.tolist() and counts.tolist() == whole_counts.tolist()
+                    learnt.append(path)
+    finally:
+        state.close()
+    assert learnt == [new for _, new in moves]
+    with_renames = examples_digest(str(repo))
+    monkeypatch.setattr(RepositoryContext, "learn_renames", False)
+    assert examples_digest(str(repo)) == with_renames

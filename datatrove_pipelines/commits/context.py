@@ -26,6 +26,7 @@ from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     Tokens,
     code_token_hashes,
+    split_token_hashes,
     token_counts,
     token_hashes_of_many,
 )
@@ -259,6 +260,25 @@ class RepositoryContext:
             if old is not None and (path, new_blob) not in self.tokens:
                 new = delta_tokens(old, change) if isinstance(change, str) else apply_token_delta(old, *change)
                 self._remember_tokens((path, new_blob), new)
+        if self.learn_renames:
+            self.learn_renamed_tokens(doc, snapshot)
+
+    # a file renamed or copied unchanged gets its counts from the old path's (``learn_renamed_tokens``); False: read
+    # and tokenized again, the plain way the tests compare with
+    learn_renames = True
+
+    def learn_renamed_tokens(self, doc: Document, snapshot: dict[str, str]) -> None:
+        """Token counts of the files a commit renames or copies without changing them: a file's counts are those of
+        its path line and its text (no token crosses the newline between them), so the new path's are the old
+        path's counts minus the old path's tokens plus the new path's."""
+        for status, old_path, path, _, new_mode, new_blob in doc.metadata["changes"]:
+            if status not in ("R", "C") or old_path == path or new_mode not in REGULAR_FILE_MODES:
+                continue
+            if snapshot.get(old_path) != new_blob or (path, new_blob) in self.tokens:
+                continue
+            old = self.tokens.get((old_path, new_blob))
+            if old is not None:
+                self._remember_tokens((path, new_blob), apply_token_delta(old, *split_token_hashes(path, old_path)))
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
         """Read in one batch what the batch's commits will need and no one knows yet: READMEs, and the files the
