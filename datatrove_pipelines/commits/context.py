@@ -21,11 +21,12 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from datatrove_pipelines.commits.git import ObjectMissing, ObjectReader
-from datatrove_pipelines.commits.patches import apply_patch_section, git_blob_id
+from datatrove_pipelines.commits.patches import apply_patch_lines, git_blob_id
 from datatrove_pipelines.commits.related import (
     SnapshotIndex,
     Tokens,
     code_token_hashes,
+    split_token_hashes,
     token_counts,
     token_hashes_of_many,
 )
@@ -80,6 +81,7 @@ class RepositoryContext:
         # new blob id -> (old blob id, patch section): texts rebuilt from patches (``texts``) instead of read
         self._recipes: dict[str, tuple[str, str]] = {}
         self._recipe_bytes = 0
+        self._lines: dict[str, list[str]] = {}  # blob id -> its rebuilt text split at newlines (``keep_lines``)
         self.index: SnapshotIndex | None = None
         self.index_builds = 0
         self._last_commit: str | None = None  # the last commit given a snapshot, its changes, its parent snapshot
@@ -112,6 +114,10 @@ class RepositoryContext:
         self._texts[blob] = text
 
     MAX_RECIPE_CHAIN = 64
+    # a rebuilt text's lines kept for the next patch of the same file (its last MAX_KEPT_LINES rebuilt versions);
+    # False: split the text again each time, the plain way the tests compare with
+    keep_lines = True
+    MAX_KEPT_LINES = 256
 
     def remember_patch(self, old_blob: str, new_blob: str, section: str) -> None:
         """Note that ``new_blob`` is ``old_blob`` with a patch section applied (``texts`` may use it)."""
@@ -133,12 +139,14 @@ class RepositoryContext:
                 return False
             chain.append(recipe[0])
         text = self._texts[chain[-1]]
+        parts = self._lines.get(chain[-1]) if self.keep_lines else None
         for new_blob in reversed(chain[:-1]):
             if text is None or "\ufffd" in text:  # not the file's exact bytes: no patch can be checked on it
                 return False
-            text = apply_patch_section(text, self._recipes[new_blob][1])
-            if text is None:
+            parts = apply_patch_lines(parts if parts is not None else text.split("\n"), self._recipes[new_blob][1])
+            if parts is None:
                 return False
+            text = "\n".join(parts)
             try:
                 content = text.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:
@@ -146,6 +154,10 @@ class RepositoryContext:
             if git_blob_id(content, self.hash_bytes) != new_blob:
                 return False
             self._store_text(new_blob, content, text)
+        if self.keep_lines and parts is not None:
+            if len(self._lines) >= self.MAX_KEPT_LINES:
+                del self._lines[next(iter(self._lines))]  # the oldest
+            self._lines[blob] = parts
         return True
 
     def tokens_for(self, path: str, blob: str) -> Tokens | None:
@@ -248,6 +260,25 @@ class RepositoryContext:
             if old is not None and (path, new_blob) not in self.tokens:
                 new = delta_tokens(old, change) if isinstance(change, str) else apply_token_delta(old, *change)
                 self._remember_tokens((path, new_blob), new)
+        if self.learn_renames:
+            self.learn_renamed_tokens(doc, snapshot)
+
+    # a file renamed or copied unchanged gets its counts from the old path's (``learn_renamed_tokens``); False: read
+    # and tokenized again, the plain way the tests compare with
+    learn_renames = True
+
+    def learn_renamed_tokens(self, doc: Document, snapshot: dict[str, str]) -> None:
+        """Token counts of the files a commit renames or copies without changing them: a file's counts are those of
+        its path line and its text (no token crosses the newline between them), so the new path's are the old
+        path's counts minus the old path's tokens plus the new path's."""
+        for status, old_path, path, _, new_mode, new_blob in doc.metadata["changes"]:
+            if status not in ("R", "C") or old_path == path or new_mode not in REGULAR_FILE_MODES:
+                continue
+            if snapshot.get(old_path) != new_blob or (path, new_blob) in self.tokens:
+                continue
+            old = self.tokens.get((old_path, new_blob))
+            if old is not None:
+                self._remember_tokens((path, new_blob), apply_token_delta(old, *split_token_hashes(path, old_path)))
 
     def prefetch(self, snapshots: list[dict[str, str]], docs: list[Document]) -> None:
         """Read in one batch what the batch's commits will need and no one knows yet: READMEs, and the files the

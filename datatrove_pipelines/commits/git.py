@@ -313,7 +313,14 @@ def stream_commits(
         stderr=subprocess.PIPE,
         env=git_environment(repo_path),
     )
-    buffer = b""
+    # the stream not yet cut into records, as the reads gave it: a large commit arrives over many reads, so they are
+    # joined once a record ends (not copied into a growing buffer at every read) and the marker is searched in the
+    # new data and the few bytes before it only
+    pieces: list[bytes] = []
+    size = 0  # bytes in pieces
+    overlap = len(COMMIT_MARKER) - 1
+    tail = b""  # the last ``overlap`` bytes of pieces
+    start = -1  # where the first marker in pieces starts (-1: none yet)
     ahead = PipeReadAhead(process.stdout, chunk) if read_ahead else None
     if ahead is not None:
         ahead.start()
@@ -322,17 +329,26 @@ def stream_commits(
             data = ahead.read1() if ahead is not None else process.stdout.read1(chunk)
             if not data:
                 break
-            searched = len(buffer) - len(COMMIT_MARKER) + 1  # no marker starts before this but the first one
-            buffer += data
-            start = buffer.find(COMMIT_MARKER)
-            # a large commit arrives over many reads: search the new data only, not the whole growing buffer again
-            end = buffer.find(COMMIT_MARKER, max(start + 1, searched))
+            window = tail + data
+            offset = size - len(tail)  # where window starts in pieces
+            pieces.append(data)
+            size += len(data)
+            tail = window[-overlap:]
+            if start == -1:
+                found = window.find(COMMIT_MARKER)
+                if found == -1:
+                    continue
+                start = offset + found
+            end = window.find(COMMIT_MARKER, max(start + 1 - offset, 0))
             if end == -1:
                 continue
+            buffer = b"".join(pieces) if len(pieces) > 1 else pieces[0]
             records = buffer[start + len(COMMIT_MARKER) :].split(COMMIT_MARKER)
-            buffer = COMMIT_MARKER + records.pop()  # the last one may be incomplete
+            pieces = [COMMIT_MARKER + records.pop()]  # the last one may be incomplete
+            size, tail, start = len(pieces[0]), pieces[0][-overlap:], 0
             for record in records:
                 yield parse_commit(record, max_patch_bytes)
+        buffer = b"".join(pieces)
         stderr = process.stderr.read()
         if process.wait() != 0:
             lines = stderr.decode("utf-8", "replace").strip().splitlines()

@@ -26,13 +26,20 @@ def apply_patch_section(old: str, section: str) -> str | None:
     """The text after one file's section of a unified git patch (``-U`` hunks, ``\\ No newline at end of file``
     markers); None where the section has no hunks or does not fit the old text. Lines are kept without their
     newlines (one ``split``, one ``join``): only the hunks are walked in Python."""
+    parts = apply_patch_lines(old.split("\n"), section)
+    return None if parts is None else "\n".join(parts)
+
+
+def apply_patch_lines(parts: list[str], section: str) -> list[str] | None:
+    """``apply_patch_section`` on texts split at their newlines (``text.split("\\n")``, so a final newline leaves an
+    empty last part): a file patched again by a later commit starts from the parts the last rebuild gave instead of
+    splitting its text again. ``parts`` is not changed."""
     lines = section.split("\n")
     at = 0
     while at < len(lines) and not lines[at].startswith("@@"):
         at += 1
     if at == len(lines):
         return None
-    parts = old.split("\n")
     old_final = parts[-1] == ""  # the old text ends with a newline (or is empty)
     old_count_all = len(parts) - 1 if old_final else len(parts)
     out: list[str] = []
@@ -85,4 +92,6 @@ def apply_patch_section(old: str, section: str) -> str | None:
     if position < old_count_all:
         out.extend(parts[position:old_count_all])
         last_newline = old_final
-    return "\n".join(out) + ("\n" if out and last_newline else "")
+    if not out or last_newline:
+        out.append("")  # the final newline (or the empty text) as ``split`` gives it
+    return out
