@@ -11,6 +11,7 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
+from commit_documents import commit_documents
 from datatrove.data import Document
 
 from datatrove_pipelines.commits.context import CommitContext, ContextConfig, RepositoryContext
@@ -133,8 +134,6 @@ def test_tokens_learnt_for_renamed_files_equal_tokenizing_them(tmp_path, monkeyp
     """A file renamed or moved unchanged (to a deeper path, a path of other words, one with non-ASCII and stop
     words) gets the counts of its text read and tokenized under the new path; one renamed with an edit is left to
     be read. The examples are the same with and without the shortcut."""
-    from datatrove_pipelines.commits.git import inspect_repository
-    from datatrove_pipelines.commits.reader import commit_document
     from datatrove_pipelines.commits.related import token_counts
 
     repo = tmp_path / "moves"
@@ -160,12 +159,7 @@ def test_tokens_learnt_for_renamed_files_equal_tokenizing_them(tmp_path, monkeyp
     git(repo, "add", "-A")
     git(repo, *commit, "Move colorsys with an edit")
 
-    info = inspect_repository(str(repo))
-    trees: dict[str, str] = {}
-    docs = []
-    for record in stream_commits(str(repo)):
-        trees[record.sha] = record.tree
-        docs.append(commit_document(info, record, trees))
+    docs = commit_documents(str(repo))
     state = RepositoryContext(str(repo), 20, ContextConfig())
     learnt = []
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from commit_documents import commit_documents
 
 from datatrove_pipelines.commits.filters import CommitFilter, CommitFilterConfig, PathRules, patch_flags
 from datatrove_pipelines.commits.git import ObjectReader, discover_repositories, stream_commits
@@ -539,17 +540,10 @@ def test_chained_snapshots_and_learnt_tokens_match_reading_git(tmp_path):
     """On this project's history: the snapshot built from the previous commit's changes equals the tree git stores,
     and token counts learnt from a patch equal those of the file read and tokenized whole."""
     from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext, apply_changes
-    from datatrove_pipelines.commits.git import inspect_repository
-    from datatrove_pipelines.commits.reader import commit_document
 
     clone = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
-    info = inspect_repository(str(clone))
-    trees: dict[str, str] = {}
-    docs = []
-    for commit in stream_commits(str(clone)):
-        trees[commit.sha] = commit.tree
-        docs.append(commit_document(info, commit, trees))
+    docs = commit_documents(str(clone))
     state = RepositoryContext(str(clone), 20, ContextConfig())
     learnt = 0
     try:
@@ -579,18 +573,10 @@ def test_rank_batch_equals_rank_then_learn_on_project_history(tmp_path):
     by commit, shared-index commits scored together) ranks every commit as ``rank`` + ``learn_tokens`` one at a
     time, and learns the same token counts."""
     from datatrove_pipelines.commits.context import ContextConfig, RepositoryContext
-    from datatrove_pipelines.commits.git import inspect_repository
-    from datatrove_pipelines.commits.reader import commit_document
 
     clone = tmp_path / "project"
     git(tmp_path, "clone", "-q", str(Path(__file__).resolve().parents[1]), str(clone))
-    info = inspect_repository(str(clone))
-    trees: dict[str, str] = {}
-    docs = []
-    for commit in stream_commits(str(clone)):
-        trees[commit.sha] = commit.tree
-        if len(commit.parents) == 1:
-            docs.append(commit_document(info, commit, trees))
+    docs = commit_documents(str(clone), single_parent_only=True)
     config = ContextConfig(rebuild_min_files=4, rebuild_fraction=0.05)
     batched, plain = RepositoryContext(str(clone), 20, config), RepositoryContext(str(clone), 20, config)
     compared = 0
