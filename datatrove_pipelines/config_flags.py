@@ -5,7 +5,8 @@ field's ``metadata`` (``field(default=..., metadata={"help": ...})``, as HfArgum
 
 * ``help``, ``choices``;
 * ``flag``: the flag's name when it is not the field's (``output_dir`` is ``--output``);
-* ``required``: the command line (or the ``--config`` YAML) must give it, even if the dataclass has a default;
+* ``required``: the command line (or the ``--config`` YAML) must give it, even if the dataclass has a default (unless
+  the caller passes a command-line default for it: a command that may not need the setting);
 * ``cli``: ``False`` for a setting the command line does not set (a secret read from the environment, a path
   derived from another flag, a nested config).
 
@@ -86,7 +87,7 @@ def add_dataclass_flags(
             options["type"] = value_type
             if "choices" in item.metadata:
                 options["choices"] = item.metadata["choices"]
-            if default is dataclasses.MISSING or item.metadata.get("required"):
+            if default is dataclasses.MISSING or (item.metadata.get("required") and item.name not in defaults):
                 options["required"] = True
             else:
                 options["default"] = default

@@ -113,3 +113,27 @@ def test_a_recipe_sets_typed_values_and_unknown_keys_are_errors(tmp_path):
     bad.write_text("annotations: a\noutput: o\nlearning_rat: 0.1\n")
     with pytest.raises(SystemExit):
         parse_command(["train-scorer", "--config", str(bad)])
+
+
+def test_web_judge_flags_are_the_oracle_settings():
+    """The web stage's judge and quality-scorer LLM flags come from ``OracleConfig`` (declared once): same names and
+    defaults; ``--model`` is optional there (``run --no-quality-score`` needs no LLM) but still checked when used."""
+    import dataclasses
+
+    from datatrove_pipelines.quality.annotate import OracleConfig
+    from datatrove_pipelines.web.__main__ import _oracle, train_recall_parser
+
+    parser = train_recall_parser()
+    flags = {action.dest: action for action in parser._actions}
+    for item in dataclasses.fields(OracleConfig):
+        if not item.metadata.get("cli", True):
+            continue
+        assert item.name in flags, item.name
+        if item.name != "model":
+            assert flags[item.name].default == item.default, item.name
+    args = parser.parse_args(["--input", "x", "--output", "y", "--base-url", "http://127.0.0.1:1/v1", "--tp", "2"])
+    with pytest.raises(ValueError, match="needs a model"):
+        _oracle(args)
+    args.model = "judge"
+    oracle = _oracle(args)
+    assert (oracle.model, oracle.tp, oracle.base_url) == ("judge", 2, "http://127.0.0.1:1/v1")

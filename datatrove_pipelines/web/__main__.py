@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+from datatrove_pipelines.config_flags import add_dataclass_flags, dataclass_from_args
 from datatrove_pipelines.decontamination import add_decontamination_arguments
 from datatrove_pipelines.stage import (
     add_stage_arguments,
@@ -40,38 +41,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _llm_arguments(parser: argparse.ArgumentParser, role: str) -> None:
-    from datatrove_pipelines.quality.annotate import BACKENDS, RATING_MODES
+    """The quality stage's oracle flags (declared once, on ``OracleConfig``); ``--model`` is optional here because
+    ``run --no-quality-score`` needs no LLM (the config's own check names it when a command does)."""
+    from datatrove_pipelines.quality.annotate import OracleConfig
 
     group = parser.add_argument_group(f"the {role} LLM (the quality stage's backends)")
-    group.add_argument("--backend", choices=BACKENDS, default="endpoint")
-    group.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    group.add_argument("--model", default=None, help="served model name, or Hub id / local path (vllm, transformers)")
+    add_dataclass_flags(group, OracleConfig, defaults={"model": None})
     group.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    group.add_argument("--rating-mode", choices=RATING_MODES, default="generate")
-    group.add_argument("--max-tokens", type=int, default=512)
-    group.add_argument("--temperature", type=float, default=0.0)
-    group.add_argument("--concurrency", type=int, default=64, help="requests in flight per task")
-    group.add_argument("--model-max-context", type=int, default=8192)
-    group.add_argument("--device", default=None, help="transformers: cpu, cuda, ...")
-    group.add_argument("--dtype", default=None, help="transformers: e.g. bfloat16")
 
 
 def _oracle(args: argparse.Namespace):
     from datatrove_pipelines.quality.annotate import OracleConfig
 
-    return OracleConfig(
-        backend=args.backend,
-        model=args.model or "",
-        base_url=args.base_url,
-        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
-        rating_mode=args.rating_mode,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        concurrency=args.concurrency,
-        model_max_context=args.model_max_context,
-        device=args.device,
-        dtype=args.dtype,
-    )
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    return dataclass_from_args(OracleConfig, args, model=args.model or "", api_key=api_key)
 
 
 def _extraction(args: argparse.Namespace):
