@@ -325,6 +325,21 @@ def test_usage_errors_are_clear(tmp_path):
 
 
 @pytest.mark.slow
+def _start_local_ray(ray, attempts: int = 3) -> None:
+    """``ray.init`` of a local 2-CPU node. Ray waits a fixed 30 s for its raylet to register and raises otherwise; on
+    an overloaded 2-core machine that happened before any of our code ran (seen in full-suite runs under load), so
+    startup is tried again, and the test is skipped (not passed) only if Ray itself never comes up."""
+    for _ in range(attempts):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as error:  # Ray raises a bare Exception for this
+            ray.shutdown()
+            if "timed out during startup" not in str(error):
+                raise
+    pytest.skip(f"a local Ray node did not start within Ray's 30 s limit in {attempts} attempts (machine overloaded)")
+
+
 def test_ray_executor_gives_the_local_funnel(run, tmp_path):
     """The same input and task split on a local Ray cluster (datatrove's RayPipelineExecutor, --executor ray): the
     same funnel and the same kept files as the local executor."""
@@ -336,7 +351,7 @@ def test_ray_executor_gives_the_local_funnel(run, tmp_path):
         output_dir=str(tmp_path / "ray-out"),
         executor=ExecutorConfig(executor="ray", tasks=2, workers=2, mem_per_cpu_gb=0.5),
     )
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    _start_local_ray(ray)
     try:
         ray_stats = run_code_files(ray_config)
     finally:
