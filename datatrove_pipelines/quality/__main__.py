@@ -51,12 +51,11 @@ def _executor_config(args: argparse.Namespace):
 
 
 def annotate_parser(parser: argparse.ArgumentParser) -> None:
-    from datatrove_pipelines.quality.annotate import AnnotateConfig, OracleConfig
+    from datatrove_pipelines.quality.annotate import AnnotateConfig, add_oracle_arguments
 
     add_config_argument(parser)
     add_dataclass_flags(parser, AnnotateConfig)
-    add_dataclass_flags(parser.add_argument_group("oracle"), OracleConfig, defaults={"backend": None})
-    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    add_oracle_arguments(parser.add_argument_group("oracle"), defaults={"backend": None})
     _add_gpu_argument(parser)
     add_executor_arguments(parser)
 
@@ -64,21 +63,19 @@ def annotate_parser(parser: argparse.ArgumentParser) -> None:
 def run_annotate(args: argparse.Namespace) -> dict | None:
     from datatrove_pipelines.quality.annotate import (
         AnnotateConfig,
-        OracleConfig,
         annotation_pipeline,
         check_endpoint,
         describe,
+        oracle_from_args,
     )
 
     backend = args.backend or ("endpoint" if args.base_url else None)
     if backend is None:
         raise SystemExit("error: pass --base-url URL (an OpenAI-compatible server) or --backend vllm|transformers")
     try:
-        oracle = dataclass_from_args(
-            OracleConfig,
+        oracle = oracle_from_args(
             args,
             backend=backend,
-            api_key=os.environ.get(args.api_key_env) or None,
             server_log_folder=os.path.join(args.output, "logs", "server"),
         )
         config = dataclass_from_args(AnnotateConfig, args, input_dir=resolve_documents_dir(args.input), oracle=oracle)

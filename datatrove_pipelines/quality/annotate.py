@@ -39,6 +39,7 @@ from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 
 from datatrove_pipelines.code_readers import READ_STEP, FaultTolerantJsonlReader
+from datatrove_pipelines.config_flags import add_dataclass_flags, dataclass_from_args
 from datatrove_pipelines.funnel import REASON_KEY, document_bytes
 from datatrove_pipelines.quality.oracle_backends import (
     BACKENDS,
@@ -165,6 +166,19 @@ class OracleConfig:
             server_log_folder=self.server_log_folder,
             metric_interval=300,
         )
+
+
+def add_oracle_arguments(parser, defaults: dict[str, Any] | None = None) -> None:
+    """The oracle's flags (from ``OracleConfig``) plus ``--api-key-env``, for every command that talks to the LLM
+    (quality annotate, the web stage's judge and quality scorer)."""
+    add_dataclass_flags(parser, OracleConfig, defaults=defaults)
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+
+
+def oracle_from_args(args, **values: Any) -> OracleConfig:
+    """``OracleConfig`` from the flags of :func:`add_oracle_arguments`; the API key is read from the environment."""
+    api_key = (os.environ.get(args.api_key_env) or None) if args.api_key_env else None
+    return dataclass_from_args(OracleConfig, args, api_key=api_key, **values)
 
 
 class RubricAnnotator(InferenceRunner):

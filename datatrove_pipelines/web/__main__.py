@@ -17,7 +17,6 @@ import json
 import os
 import sys
 
-from datatrove_pipelines.config_flags import add_dataclass_flags, dataclass_from_args
 from datatrove_pipelines.decontamination import add_decontamination_arguments
 from datatrove_pipelines.stage import (
     add_stage_arguments,
@@ -43,18 +42,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _llm_arguments(parser: argparse.ArgumentParser, role: str) -> None:
     """The quality stage's oracle flags (declared once, on ``OracleConfig``); ``--model`` is optional here because
     ``run --no-quality-score`` needs no LLM (the config's own check names it when a command does)."""
-    from datatrove_pipelines.quality.annotate import OracleConfig
+    from datatrove_pipelines.quality.annotate import add_oracle_arguments
 
     group = parser.add_argument_group(f"the {role} LLM (the quality stage's backends)")
-    add_dataclass_flags(group, OracleConfig, defaults={"model": None})
-    group.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    add_oracle_arguments(group, defaults={"model": None})
 
 
 def _oracle(args: argparse.Namespace):
-    from datatrove_pipelines.quality.annotate import OracleConfig
+    from datatrove_pipelines.quality.annotate import oracle_from_args
 
-    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
-    return dataclass_from_args(OracleConfig, args, model=args.model or "", api_key=api_key)
+    return oracle_from_args(args, model=args.model or "")
 
 
 def _extraction(args: argparse.Namespace):
