@@ -137,3 +137,14 @@ def test_web_judge_flags_are_the_oracle_settings():
     args.model = "judge"
     oracle = _oracle(args)
     assert (oracle.model, oracle.tp, oracle.base_url) == ("judge", 2, "http://127.0.0.1:1/v1")
+
+
+def test_a_fasttext_dim_below_100_is_an_error_not_silently_raised():
+    """fastText below dim 100 gives NaN with these builds: the config refuses it (as every other stage does) instead
+    of training a model of another size than the one asked for."""
+    with pytest.raises(ValueError, match="dim must be >= 100"):
+        ScorerTrainingConfig(annotations_dir="a", output_dir="o", kind="fasttext", fasttext_dim=50)
+    assert (
+        ScorerTrainingConfig(annotations_dir="a", output_dir="o", kind="fasttext", fasttext_dim=128).fasttext_dim
+        == 128
+    )

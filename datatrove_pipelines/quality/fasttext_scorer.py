@@ -78,7 +78,7 @@ def train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: P
         lines,
         epoch=config.fasttext_epochs,
         lr=config.fasttext_lr,
-        dim=max(100, config.fasttext_dim),  # smaller dims give NaNs with this fastText build
+        dim=config.fasttext_dim,  # >= 100, checked by the config (smaller dims give NaN with this build)
         wordNgrams=config.fasttext_word_ngrams,
         bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
         minCount=1,

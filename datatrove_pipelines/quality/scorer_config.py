@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from datatrove_pipelines.fasttext_training import check_dim
 from datatrove_pipelines.quality.rubric import DEFAULT_MAX_CONTENT_CHARS, MAX_RATING
 
 SCORER_CONFIG = "scorer.json"
@@ -88,6 +89,8 @@ class ScorerTrainingConfig:
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in (0, 1) (got {self.eval_fraction})")
         parse_bins(self.fasttext_bins)
+        if self.kind == "fasttext":
+            check_dim(self.fasttext_dim)
 
 
 def parse_bins(spec: str) -> list[list[int]]:
