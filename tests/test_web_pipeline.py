@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import json
 import os
 from pathlib import Path
@@ -19,8 +20,16 @@ from datatrove_pipelines.quality.annotate import read_documents
 from datatrove_pipelines.web.__main__ import main
 from datatrove_pipelines.web.extract import CodeKeepingExtractor, ExtractionConfig
 from datatrove_pipelines.web.recall import FastTextSettings, code_probability, load_model, train_fasttext
-from datatrove_pipelines.web.sample_pages import bad_pages, licence_pages, readme_pages, stdlib_pages, write_warc
+from datatrove_pipelines.web.sample_pages import (
+    Page,
+    bad_pages,
+    licence_pages,
+    readme_pages,
+    stdlib_pages,
+    write_warc,
+)
 from datatrove_pipelines.web.stand_in_judge import stand_in_verdict, start_server
+from eval.benchmarks import load_benchmark
 
 
 def _excluded(output: Path, step: str) -> list[Document]:
@@ -65,13 +74,32 @@ def _split_pages():
     return [page for page in pages if not fresh(page)], [page for page in pages if fresh(page)]
 
 
+def _planted_pages(pages, benchmarks_dir) -> list[Page]:
+    """Code pages that pass the rule and must fall at a later step: a near copy of a README page (its prose reworded
+    in places), a one-line listing, symbol soup in a <pre>, and a benchmark problem pasted into a tutorial."""
+    original = next(p for p in pages if p.kind == "readme-markup" and p.code_blocks)
+    fork = original.html.replace("<h1>", "<h1>Fork of ", 1).replace("</article>", "<p>Forked here.</p></article>", 1)
+    problem = load_benchmark("humaneval", benchmarks_dir)[2]
+    prose = "<p>A worked exercise from a blog post, with the solution explained line by line for beginners.</p>"
+    listing = html.escape(f"{problem.prompt}{problem.canonical_solution}")
+    soup = "<pre>" + "=== +--+ |  | +--+ ===\n" * 30 + "</pre>"
+    return [
+        Page("https://example.org/forked-readme", fork, "near-copy", original.code_blocks),
+        Page("https://example.org/one-liner", "<html><body><pre>print(1)</pre></body></html>", "short"),
+        Page("https://example.org/ascii-art", f"<html><body>{soup}</body></html>", "symbols"),
+        Page(
+            "https://example.org/pasted-problem", f"<html><body>{prose}<pre>{listing}</pre>{prose}</body></html>", "x"
+        ),
+    ]
+
+
 def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     """No classifier, no LLM: the rule, dedup, heuristics, decontamination; bad records; the funnel invariant."""
     monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))
     pages = list(readme_pages(limit=16)) + list(licence_pages(limit=4))
     data = tmp_path / "warcs"
     data.mkdir()
-    write_warc(str(data / "a.warc.gz"), pages + bad_pages())
+    write_warc(str(data / "a.warc.gz"), pages + bad_pages() + _planted_pages(pages, benchmarks_dir))
     write_warc(str(data / "copy.warc"), pages[:5])  # exact duplicates
     whole = (data / "copy.warc").read_bytes()
     (data / "cut.warc").write_bytes(whole[: len(whole) // 2])  # a truncated file
@@ -94,6 +122,15 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     assert any(r.startswith("truncated_record") for r in steps["page_guard"]["reasons"])
     assert steps["exact_dedup"]["docs_excluded"] >= 3 and set(steps["exact_dedup"]["reasons"]) == {"exact_duplicate"}
     assert set(steps["recall"]["reasons"]) == {"not_code_related"}
+    # the planted pages: each excluded at its step, with its reason
+    planted = {
+        "https://example.org/forked-readme": ("near_dedup", "near_duplicate"),
+        "https://example.org/one-liner": ("heuristics", "too_few_words"),
+        "https://example.org/ascii-art": ("heuristics", "mostly_symbols"),
+        "https://example.org/pasted-problem": ("decontamination", "benchmark:humaneval"),
+    }
+    for url, (step, reason) in planted.items():
+        assert [d.metadata["filter_reason"] for d in _excluded(output, step) if d.metadata["url"] == url] == [reason]
     kept = read_documents(str(output / "kept"))
     assert kept and all(d.metadata["recall"] == "rule" and d.metadata["code_markup"] for d in kept)
     markup_urls = {p.url for p in pages if p.kind == "readme-markup" and p.code_blocks}
@@ -293,6 +330,12 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
             ]
         )
     assert "dim must be >= 100" in capsys.readouterr().err
+    # nothing listening at --base-url: one line before any extraction, not minutes of retries after it
+    refused = ["--model", "m", "--base-url", "http://127.0.0.1:9/v1"]
+    for command in ("train-recall", "run"):
+        with pytest.raises(SystemExit, match="no OpenAI-compatible server answers at http://127.0.0.1:9/v1/models"):
+            main([command, "--input", str(tmp_path), "--output", str(tmp_path / command), *refused])
+        assert not (tmp_path / command).exists()
     assert os.path.isdir(tmp_path)
 
 
