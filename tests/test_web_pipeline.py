@@ -74,6 +74,9 @@ def _split_pages():
     return [page for page in pages if not fresh(page)], [page for page in pages if fresh(page)]
 
 
+FORK_URL = "https://example.org/forked-readme"
+
+
 def _planted_pages(pages, benchmarks_dir) -> list[Page]:
     """Code pages that pass the rule and must fall at a later step: a near copy of a README page (its prose reworded
     in places), a one-line listing, symbol soup in a <pre>, and a benchmark problem pasted into a tutorial."""
@@ -84,7 +87,7 @@ def _planted_pages(pages, benchmarks_dir) -> list[Page]:
     listing = html.escape(f"{problem.prompt}{problem.canonical_solution}")
     soup = "<pre>" + "=== +--+ |  | +--+ ===\n" * 30 + "</pre>"
     return [
-        Page("https://example.org/forked-readme", fork, "near-copy", original.code_blocks),
+        Page(FORK_URL, fork, "near-copy", original.code_blocks),
         Page("https://example.org/one-liner", "<html><body><pre>print(1)</pre></body></html>", "short"),
         Page("https://example.org/ascii-art", f"<html><body>{soup}</body></html>", "symbols"),
         Page(
@@ -123,8 +126,10 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     assert steps["exact_dedup"]["docs_excluded"] >= 3 and set(steps["exact_dedup"]["reasons"]) == {"exact_duplicate"}
     assert set(steps["recall"]["reasons"]) == {"not_code_related"}
     # the planted pages: each excluded at its step, with its reason
+    original = next(p.url for p in pages if p.kind == "readme-markup" and p.code_blocks)
+    near = [d for d in _excluded(output, "near_dedup") if d.metadata["url"] in (original, FORK_URL)]
+    assert [d.metadata["filter_reason"] for d in near] == ["near_duplicate"]  # one of the pair (by record id) stays
     planted = {
-        "https://example.org/forked-readme": ("near_dedup", "near_duplicate"),
         "https://example.org/one-liner": ("heuristics", "too_few_words"),
         "https://example.org/ascii-art": ("heuristics", "mostly_symbols"),
         "https://example.org/pasted-problem": ("decontamination", "benchmark:humaneval"),
@@ -134,6 +139,7 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     kept = read_documents(str(output / "kept"))
     assert kept and all(d.metadata["recall"] == "rule" and d.metadata["code_markup"] for d in kept)
     markup_urls = {p.url for p in pages if p.kind == "readme-markup" and p.code_blocks}
+    markup_urls -= {d.metadata["url"] for d in near}  # the planted fork's original, when it lost the tie
     assert markup_urls <= {d.metadata["url"] for d in kept} | {
         d.metadata["url"] for d in _excluded(output, "category_sample")
     }
@@ -297,6 +303,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
             ]
         )
     assert "no recall model" in capsys.readouterr().err
+    model = tmp_path / "recall_model.bin"
+    model.write_bytes(b"not read: the threshold is checked first")
     bad = tmp_path / "c.yaml"
     bad.write_text("categories: {other: {threshold: 99}}\n")
     with pytest.raises(SystemExit):
@@ -330,6 +338,14 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
             ]
         )
     assert "dim must be >= 100" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--no-quality-score"]
+             + ["--recall-model", str(model), "--recall-threshold", "1.5"])  # fmt: skip
+    assert "recall threshold must be in [0, 1], not 1.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train-recall", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", "m"]
+             + ["--base-url", "http://127.0.0.1:9/v1", "--confident", "80"])  # fmt: skip
+    assert "confident must be a probability in [0, 1], not 80" in capsys.readouterr().err
     # nothing listening at --base-url: one line before any extraction, not minutes of retries after it
     refused = ["--model", "m", "--base-url", "http://127.0.0.1:9/v1"]
     for command in ("train-recall", "run"):
