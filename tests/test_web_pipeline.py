@@ -223,6 +223,8 @@ def test_train_recall_then_run(tmp_path, judge, benchmarks_dir, monkeypatch):
     summary = stats["recall"]
     assert summary["gold"]["rule"] > 20 and summary["gold"]["judge_positive"] > 10
     assert summary["gold"]["judge_negative"] > 10
+    held_out = summary["gold"]["validation"] / (summary["gold"]["train"] + summary["gold"]["validation"])
+    assert 0.2 <= held_out <= 0.4  # the 70/30 split of the gold set (a seeded hash of the id)
     rounds = summary["rounds"]
     assert len(rounds) >= 2 and rounds[0].get("confident_recalls", 0) > 0
     assert rounds[1]["train_pages"] > rounds[0]["train_pages"]  # confirmed recalls were added
@@ -268,6 +270,7 @@ def test_train_recall_then_run(tmp_path, judge, benchmarks_dir, monkeypatch):
     _check_accounting(stats, output)
     card = (output / "README.md").read_text()
     assert '"model_path": "recall_model.bin"' in card and '"threshold": 7' in card
+    assert f'"threshold": {summary["threshold"]}' in card  # run's default: train-recall's operating point
     thresholds = {"documentation": 7, "code_host": 4, "other": 5}
     kept = read_documents(str(output / "kept"))
     assert {d.metadata["category"] for d in kept} >= {"documentation", "code_host"}
