@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import json
 import os
 from pathlib import Path
@@ -19,8 +20,16 @@ from datatrove_pipelines.quality.annotate import read_documents
 from datatrove_pipelines.web.__main__ import main
 from datatrove_pipelines.web.extract import CodeKeepingExtractor, ExtractionConfig
 from datatrove_pipelines.web.recall import FastTextSettings, code_probability, load_model, train_fasttext
-from datatrove_pipelines.web.sample_pages import bad_pages, licence_pages, readme_pages, stdlib_pages, write_warc
+from datatrove_pipelines.web.sample_pages import (
+    Page,
+    bad_pages,
+    licence_pages,
+    readme_pages,
+    stdlib_pages,
+    write_warc,
+)
 from datatrove_pipelines.web.stand_in_judge import stand_in_verdict, start_server
+from eval.benchmarks import load_benchmark
 
 
 def _excluded(output: Path, step: str) -> list[Document]:
@@ -65,13 +74,35 @@ def _split_pages():
     return [page for page in pages if not fresh(page)], [page for page in pages if fresh(page)]
 
 
+FORK_URL = "https://example.org/forked-readme"
+
+
+def _planted_pages(pages, benchmarks_dir) -> list[Page]:
+    """Code pages that pass the rule and must fall at a later step: a near copy of a README page (its prose reworded
+    in places), a one-line listing, symbol soup in a <pre>, and a benchmark problem pasted into a tutorial."""
+    original = next(p for p in pages if p.kind == "readme-markup" and p.code_blocks)
+    fork = original.html.replace("<h1>", "<h1>Fork of ", 1).replace("</article>", "<p>Forked here.</p></article>", 1)
+    problem = load_benchmark("humaneval", benchmarks_dir)[2]
+    prose = "<p>A worked exercise from a blog post, with the solution explained line by line for beginners.</p>"
+    listing = html.escape(f"{problem.prompt}{problem.canonical_solution}")
+    soup = "<pre>" + "=== +--+ |  | +--+ ===\n" * 30 + "</pre>"
+    return [
+        Page(FORK_URL, fork, "near-copy", original.code_blocks),
+        Page("https://example.org/one-liner", "<html><body><pre>print(1)</pre></body></html>", "short"),
+        Page("https://example.org/ascii-art", f"<html><body>{soup}</body></html>", "symbols"),
+        Page(
+            "https://example.org/pasted-problem", f"<html><body>{prose}<pre>{listing}</pre>{prose}</body></html>", "x"
+        ),
+    ]
+
+
 def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     """No classifier, no LLM: the rule, dedup, heuristics, decontamination; bad records; the funnel invariant."""
     monkeypatch.setenv("SEED_CODER_CACHE_DIR", str(tmp_path / "cache"))
     pages = list(readme_pages(limit=16)) + list(licence_pages(limit=4))
     data = tmp_path / "warcs"
     data.mkdir()
-    write_warc(str(data / "a.warc.gz"), pages + bad_pages())
+    write_warc(str(data / "a.warc.gz"), pages + bad_pages() + _planted_pages(pages, benchmarks_dir))
     write_warc(str(data / "copy.warc"), pages[:5])  # exact duplicates
     whole = (data / "copy.warc").read_bytes()
     (data / "cut.warc").write_bytes(whole[: len(whole) // 2])  # a truncated file
@@ -94,9 +125,21 @@ def test_rule_only_run_small(tmp_path, benchmarks_dir, monkeypatch):
     assert any(r.startswith("truncated_record") for r in steps["page_guard"]["reasons"])
     assert steps["exact_dedup"]["docs_excluded"] >= 3 and set(steps["exact_dedup"]["reasons"]) == {"exact_duplicate"}
     assert set(steps["recall"]["reasons"]) == {"not_code_related"}
+    # the planted pages: each excluded at its step, with its reason
+    original = next(p.url for p in pages if p.kind == "readme-markup" and p.code_blocks)
+    near = [d for d in _excluded(output, "near_dedup") if d.metadata["url"] in (original, FORK_URL)]
+    assert [d.metadata["filter_reason"] for d in near] == ["near_duplicate"]  # one of the pair (by record id) stays
+    planted = {
+        "https://example.org/one-liner": ("heuristics", "too_few_words"),
+        "https://example.org/ascii-art": ("heuristics", "mostly_symbols"),
+        "https://example.org/pasted-problem": ("decontamination", "benchmark:humaneval"),
+    }
+    for url, (step, reason) in planted.items():
+        assert [d.metadata["filter_reason"] for d in _excluded(output, step) if d.metadata["url"] == url] == [reason]
     kept = read_documents(str(output / "kept"))
     assert kept and all(d.metadata["recall"] == "rule" and d.metadata["code_markup"] for d in kept)
     markup_urls = {p.url for p in pages if p.kind == "readme-markup" and p.code_blocks}
+    markup_urls -= {d.metadata["url"] for d in near}  # the planted fork's original, when it lost the tie
     assert markup_urls <= {d.metadata["url"] for d in kept} | {
         d.metadata["url"] for d in _excluded(output, "category_sample")
     }
@@ -180,6 +223,8 @@ def test_train_recall_then_run(tmp_path, judge, benchmarks_dir, monkeypatch):
     summary = stats["recall"]
     assert summary["gold"]["rule"] > 20 and summary["gold"]["judge_positive"] > 10
     assert summary["gold"]["judge_negative"] > 10
+    held_out = summary["gold"]["validation"] / (summary["gold"]["train"] + summary["gold"]["validation"])
+    assert 0.2 <= held_out <= 0.4  # the 70/30 split of the gold set (a seeded hash of the id)
     rounds = summary["rounds"]
     assert len(rounds) >= 2 and rounds[0].get("confident_recalls", 0) > 0
     assert rounds[1]["train_pages"] > rounds[0]["train_pages"]  # confirmed recalls were added
@@ -225,6 +270,7 @@ def test_train_recall_then_run(tmp_path, judge, benchmarks_dir, monkeypatch):
     _check_accounting(stats, output)
     card = (output / "README.md").read_text()
     assert '"model_path": "recall_model.bin"' in card and '"threshold": 7' in card
+    assert f'"threshold": {summary["threshold"]}' in card  # run's default: train-recall's operating point
     thresholds = {"documentation": 7, "code_host": 4, "other": 5}
     kept = read_documents(str(output / "kept"))
     assert {d.metadata["category"] for d in kept} >= {"documentation", "code_host"}
@@ -260,6 +306,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
             ]
         )
     assert "no recall model" in capsys.readouterr().err
+    model = tmp_path / "recall_model.bin"
+    model.write_bytes(b"not read: the threshold is checked first")
     bad = tmp_path / "c.yaml"
     bad.write_text("categories: {other: {threshold: 99}}\n")
     with pytest.raises(SystemExit):
@@ -293,6 +341,20 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
             ]
         )
     assert "dim must be >= 100" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--no-quality-score"]
+             + ["--recall-model", str(model), "--recall-threshold", "1.5"])  # fmt: skip
+    assert "recall threshold must be in [0, 1], not 1.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train-recall", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", "m"]
+             + ["--base-url", "http://127.0.0.1:9/v1", "--confident", "80"])  # fmt: skip
+    assert "confident must be a probability in [0, 1], not 80" in capsys.readouterr().err
+    # nothing listening at --base-url: one line before any extraction, not minutes of retries after it
+    refused = ["--model", "m", "--base-url", "http://127.0.0.1:9/v1"]
+    for command in ("train-recall", "run"):
+        with pytest.raises(SystemExit, match="no OpenAI-compatible server answers at http://127.0.0.1:9/v1/models"):
+            main([command, "--input", str(tmp_path), "--output", str(tmp_path / command), *refused])
+        assert not (tmp_path / command).exists()
     assert os.path.isdir(tmp_path)
 
 

@@ -54,6 +54,15 @@ def _oracle(args: argparse.Namespace):
     return oracle_from_args(args, model=args.model or "")
 
 
+def _check_llm(oracle) -> None:
+    """Fail fast with one line when the endpoint answers nothing (the quality CLI's check): otherwise datatrove's
+    runner retries for many minutes, after the whole extraction, before giving up."""
+    from datatrove_pipelines.quality.annotate import check_endpoint
+
+    if oracle is not None and oracle.backend == "endpoint":
+        check_endpoint(oracle.base_url, oracle.api_key)
+
+
 def _extraction(args: argparse.Namespace):
     from datatrove_pipelines.web.extract import ExtractionConfig
 
@@ -109,6 +118,7 @@ def train_recall_main(argv: list[str]) -> None:
         )
     except ValueError as error:
         parser.error(str(error))
+    _check_llm(config.judge)
     stats = train_recall(config, command_line("datatrove_pipelines.web", ["train-recall", *argv]))
     print(format_funnel(stats))
     for result in stats["recall"]["rounds"]:
@@ -183,6 +193,7 @@ def run_config(argv: list[str]):
         )
     except (ValueError, OSError) as error:
         parser.error(str(error))
+    _check_llm(config.scorer)
     return config
 
 

@@ -131,6 +131,10 @@ class RecallConfig:
     model_path: str | None = None
     threshold: float = 0.5  # train-recall's operating point (recall.json) unless given
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:  # a probability: above 1 the classifier would silently recall nothing
+            raise ValueError(f"recall threshold must be in [0, 1], not {self.threshold}")
+
 
 class CodeRecallFilter(FunnelFilter):
     """Keeps pages with code markup (``metadata.recall = "rule"``) and pages the classifier scores at or above the

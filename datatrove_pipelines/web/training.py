@@ -60,6 +60,10 @@ class RecallTrainConfig:
     def __post_init__(self) -> None:
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation fraction must be in (0, 1), not {self.validation_fraction}")
+        if not 0 <= self.confident <= 1:
+            raise ValueError(f"confident must be a probability in [0, 1], not {self.confident}")
+        if min(self.judge_sample, self.rounds, self.per_round) < 0:
+            raise ValueError("judge sample, rounds and per-round must be >= 0")
         if not 0 < self.target_recall <= 1:
             raise ValueError(f"target recall must be in (0, 1], not {self.target_recall}")
         if self.executor.executor == "slurm":
