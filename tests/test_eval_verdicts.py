@@ -48,7 +48,16 @@ def test_marker_is_found_beyond_the_kept_output_and_required():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("timeout_s", 0), ("timeout_s", -1.0), ("memory_mb", -5), ("kill_output_bytes", 0)]
+    ("field", "value"),
+    [
+        ("timeout_s", 0),
+        ("timeout_s", -1.0),
+        ("memory_mb", -5),
+        ("kill_output_bytes", 0),
+        ("timeout_s", float("inf")),
+        ("compile_timeout_s", float("nan")),
+        ("timeout_s", 1e10),  # overflowed select()'s time_t inside the run
+    ],
 )
 def test_non_positive_limits_are_rejected(field, value):
     with pytest.raises(ValueError, match=field):
