@@ -211,7 +211,8 @@ def test_main_blocks_prints_and_unittest_do_not_change_the_verdict(benchmarks_di
         + "    print('computing', string)\n    return len(string)\n\n"
         + "if __name__ == '__main__':\n    import unittest\n    unittest.main()\n    raise SystemExit(0)\n"
     )
-    loud = he.prompt + "    import sys\n    sys.__stdout__.write('x' * 8_000_000)\n    return len(string)\n"
+    # 20 MB: beyond the sandbox's default kill limit (16 MiB), which test programs must not have
+    loud = he.prompt + "    import sys\n    sys.__stdout__.write('x' * 20_000_000)\n    return len(string)\n"
     quietly_wrong = he.prompt + "    print('y' * 1_000_000)\n    return len(string) + 1\n"
     main_only = he.prompt + "    return len(string)\n\nif __name__ == '__main__':\n    assert False, 'must not run'\n"
     cases = [solution, loud, quietly_wrong, main_only]
