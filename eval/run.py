@@ -93,11 +93,7 @@ def _task_options(args: argparse.Namespace, model: Any, task_names: list[str]) -
         fim_format = find_fim_format(tokenizer)  # fails clearly when the model has no FIM tokens
     max_context = args.max_context or (model.max_length if tokenizer is not None else 32768)
     count_tokens = (lambda text: len(tokenizer(text)["input_ids"])) if tokenizer is not None else None
-    ks = (
-        tuple(int(k) for k in args.k.split(","))
-        if args.k
-        else tuple(sorted({k for k in (1, 10, 100) if k <= args.n_samples} | {args.n_samples}))
-    )
+    ks = pass_at_ks(args)
     return TaskOptions(
         mode=args.mode,
         n_samples=args.n_samples,
@@ -194,6 +190,20 @@ class UsageError(ValueError):
     """Wrong usage, reported as one line (no traceback) before anything heavy runs."""
 
 
+def pass_at_ks(args: argparse.Namespace) -> tuple[int, ...]:
+    """The k of pass@k: ``--k`` (each 1..n), else 1, 10, 100 up to n, and n. Checked before anything runs."""
+    if not args.k:
+        return tuple(sorted({k for k in (1, 10, 100) if k <= args.n_samples} | {args.n_samples}))
+    try:
+        ks = tuple(int(k) for k in args.k.split(",") if k.strip())
+    except ValueError:
+        raise UsageError(f"--k {args.k}: expected comma-separated whole numbers, e.g. 1,10") from None
+    wrong = [k for k in ks if not 1 <= k <= args.n_samples]
+    if not ks or wrong:
+        raise UsageError(f"--k {args.k}: every k must be between 1 and --n-samples ({args.n_samples})")
+    return ks
+
+
 def check_model_path(model: str) -> None:
     """A --model that is meant as a local path must exist; only an ``org/name`` id goes to the Hub."""
     if model == "reference" or os.path.exists(model):
@@ -241,6 +251,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError(f"--n-samples must be at least 1, got {args.n_samples}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    pass_at_ks(args)
     code_tasks = [name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")]
     # Problem ids are known without a model when every task is a code task (FIM/needle/LiveCodeBench ids are not).
     wanted = {t.strip() for t in args.task_ids.split(",") if t.strip()} if args.task_ids else None

@@ -37,14 +37,18 @@ def read_samples(path: str | Path) -> Samples:
     samples = Samples(str(path))
     kinds: set[str] = set()
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")  # decoded per line, so that bad bytes are reported as file:line
     except OSError as error:
         raise SamplesError(f"cannot read samples file {path}: {error.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, 1):
+        for number, raw in enumerate(handle, 1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise SamplesError(f"{where}: not UTF-8 text ({error.reason} at byte {error.start})") from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 record = json.loads(line)
             except ValueError as error:

@@ -46,6 +46,26 @@ def test_malformed_lines_name_file_and_line(tmp_path, bad, message):
     assert str(error.value).startswith(f"{path}:3: ") and message in str(error.value)
 
 
+def test_bytes_that_are_not_utf8_name_file_and_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"task_id": "HumanEval/0", "completion": "x"}\n\xff\xfe{"task_id": "HumanEval/1"}\n')
+    with pytest.raises(SamplesError, match=f"^{path}:2: not UTF-8 text"):
+        read_samples(path)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "message"),
+    [("abc", "1", "expected comma-separated whole numbers"), ("5", "1", "between 1 and --n-samples (1)")]
+    + [("0,1", "2", "between 1 and --n-samples (2)"), (",", "1", "between 1 and --n-samples")],
+)
+def test_bad_k_is_a_usage_error_before_anything_heavy(tmp_path, capsys, benchmarks_dir, k, n, message):
+    """--k abc once crashed with a traceback, and --k 5 with one sample once failed only after the whole run."""
+    samples = _write(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": "    return False\n"}])
+    args = ["--samples", samples, "--tasks", "humaneval", "--task-ids", "HumanEval/0", "--k", k, "--n-samples", n]
+    err = _fails(capsys, *args, "--output-dir", str(tmp_path / "out"), "--data-dir", str(benchmarks_dir))
+    assert message in err and "Traceback" not in err
+
+
 def test_errors_come_before_any_execution(tmp_path, capsys, benchmarks_dir, monkeypatch):
     monkeypatch.setenv("SEED_CODER_BENCHMARKS_DIR", str(benchmarks_dir))  # offline: the local copies, not the Hub
     out = tmp_path / "out"

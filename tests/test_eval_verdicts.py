@@ -48,7 +48,16 @@ def test_marker_is_found_beyond_the_kept_output_and_required():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("timeout_s", 0), ("timeout_s", -1.0), ("memory_mb", -5), ("kill_output_bytes", 0)]
+    ("field", "value"),
+    [
+        ("timeout_s", 0),
+        ("timeout_s", -1.0),
+        ("memory_mb", -5),
+        ("kill_output_bytes", 0),
+        ("timeout_s", float("inf")),
+        ("compile_timeout_s", float("nan")),
+        ("timeout_s", 1e10),  # overflowed select()'s time_t inside the run
+    ],
 )
 def test_non_positive_limits_are_rejected(field, value):
     with pytest.raises(ValueError, match=field):
@@ -202,7 +211,8 @@ def test_main_blocks_prints_and_unittest_do_not_change_the_verdict(benchmarks_di
         + "    print('computing', string)\n    return len(string)\n\n"
         + "if __name__ == '__main__':\n    import unittest\n    unittest.main()\n    raise SystemExit(0)\n"
     )
-    loud = he.prompt + "    import sys\n    sys.__stdout__.write('x' * 8_000_000)\n    return len(string)\n"
+    # 20 MB: beyond the sandbox's default kill limit (16 MiB), which test programs must not have
+    loud = he.prompt + "    import sys\n    sys.__stdout__.write('x' * 20_000_000)\n    return len(string)\n"
     quietly_wrong = he.prompt + "    print('y' * 1_000_000)\n    return len(string) + 1\n"
     main_only = he.prompt + "    return len(string)\n\nif __name__ == '__main__':\n    assert False, 'must not run'\n"
     cases = [solution, loud, quietly_wrong, main_only]

@@ -487,7 +487,12 @@ def test_checkpoint_runs_through_eval_run(trained, tmp_path, benchmarks_dir):
     )
     result = json.loads((out / "results.json").read_text())
     assert result["tasks"]["humaneval"]["num_problems"] == 5
-    assert 0.0 <= result["tasks"]["humaneval"]["pass@1"] <= 1.0
+    # the score is what the per-sample verdicts say (not merely a number in [0, 1])
+    records = [json.loads(line) for line in (out / "problems" / "humaneval.jsonl").read_text().splitlines()]
+    assert len(records) == 5
+    solved = sum(r["samples"][0]["passed"] for r in records)
+    assert result["tasks"]["humaneval"]["pass@1"] == pytest.approx(solved / len(records))
+    assert all(s["passed"] == (s["status"] == "passed") for r in records for s in r["samples"])
 
 
 # --- exact resume after SIGKILL, through `accelerate launch` ---

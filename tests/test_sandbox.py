@@ -348,6 +348,22 @@ def test_cli_prints_one_json_object(tmp_path):
     assert out["status"] == "passed" and out["stdout"] == "abab\n"
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--memory-mb", "-5"), ("--memory-mb", "0"), ("--timeout", "0"), ("--timeout", "-1"), ("--timeout", "inf")]
+    + [("--timeout", "1e10"), ("--compile-timeout", "nan"), ("--timeout", "abc")],
+)
+def test_cli_rejects_bad_limits_in_one_line(tmp_path, flag, value):
+    """A zero/negative limit once meant no limit; inf or a huge time limit crashed in select() with a traceback."""
+    src = tmp_path / "p.py"
+    src.write_text("print(1)")
+    cmd = [sys.executable, "-m", "eval.sandbox", "--language", "python", str(src), flag, value]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "", proc
+    assert "Traceback" not in proc.stderr and proc.stderr.splitlines()[-1].startswith("python -m eval.sandbox: error:")
+    assert value in proc.stderr.splitlines()[-1] or value == "1e10", proc.stderr
+
+
 def test_fallback_rlimits_only(monkeypatch):
     monkeypatch.setenv("SEED_CODER_SANDBOX_ISOLATION", "rlimits")
     monkeypatch.setattr(core, "_POOL", core._Pool())

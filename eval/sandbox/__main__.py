@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from eval.sandbox.core import SandboxLimits, Status, available_languages, run_program
@@ -21,8 +22,8 @@ def _positive(kind: type):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
         return value
 
     return parse
@@ -54,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(json.dumps({"status": Status.SANDBOX_ERROR.value, "error": str(exc)}))
         return 2
-    limits = SandboxLimits(timeout_s=args.timeout, compile_timeout_s=args.compile_timeout, memory_mb=args.memory_mb)
+    try:  # the remaining checks (an upper bound on time limits) live in SandboxLimits: one line, not a traceback
+        limits = SandboxLimits(
+            timeout_s=args.timeout, compile_timeout_s=args.compile_timeout, memory_mb=args.memory_mb
+        )
+    except ValueError as error:
+        p.error(str(error))
     result = run_program(args.language, code or "", stdin=stdin, test_code=tests, limits=limits)
     print(json.dumps(result.to_dict(), ensure_ascii=False))
     if result.status == Status.SANDBOX_ERROR:

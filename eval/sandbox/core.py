@@ -26,6 +26,7 @@ import atexit
 import enum
 import json
 import logging
+import math
 import os
 import select
 import signal
@@ -58,6 +59,10 @@ class Status(str, enum.Enum):
         return self.value
 
 
+# The longest time limit accepted (a week; select() cannot wait much beyond ~10^9 s)
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-run limits. Memory is per process (RLIMIT_DATA, plus RLIMIT_AS where the runtime tolerates it)."""
@@ -74,10 +79,16 @@ class SandboxLimits:
     workdir_mb: int = 256  # size of the fresh tmpfs work directory (and of /tmp)
 
     def __post_init__(self) -> None:
-        # A zero or negative limit would silently mean "no limit" to setrlimit/select: refuse it.
+        # A zero or negative limit would silently mean "no limit" to setrlimit/select: refuse it. An infinite or
+        # huge time limit overflows select()'s time_t deep inside a run: refuse it here, as one clear error.
         for name, value in asdict(self).items():
-            if not value > 0:
-                raise ValueError(f"SandboxLimits.{name} must be positive, got {value!r}")
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"SandboxLimits.{name} must be positive and finite, got {value!r}")
+        for name in ("timeout_s", "compile_timeout_s"):
+            if getattr(self, name) > MAX_TIME_LIMIT_S:
+                raise ValueError(
+                    f"SandboxLimits.{name} must be at most {MAX_TIME_LIMIT_S:g} s, got {getattr(self, name)!r}"
+                )
 
 
 @dataclass(frozen=True)
