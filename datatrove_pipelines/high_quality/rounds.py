@@ -27,7 +27,10 @@ POSITIVE, NEGATIVE = "__label__hq", "__label__other"
 
 
 class NoSeedsError(ValueError):
-    """Nothing qualifies as a seed: no file has enough comments/docstrings."""
+    """Nothing qualifies as a seed: no file has enough comments/docstrings. Raised inside the train task; the CLI
+    prints it as one line (``stage_error``: no traceback on the console)."""
+
+    stage_error = True
 
 
 @dataclass
@@ -193,7 +196,8 @@ def run_rounds(candidates: list[Candidate], config: HighQualityConfig, model_dir
     seeds = select_seeds(pool, config)
     if not seeds:
         raise NoSeedsError(
-            f"no seed candidates among {len(pool)} files: none has comments/docstrings above --min-comment-ratio"
+            f"no seed candidates among {len(pool)} training files ({len(heldout)} held out): none has "
+            "comments/docstrings above --min-comment-ratio"
         )
     cutoffs = target_cutoffs(pool, config)
     truth = [is_target(c, cutoffs, config) for c in heldout]
