@@ -169,7 +169,20 @@ def test_precision_recall():
     assert precision_recall([True], [False]) == (0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("flags", [["--dim", "50"], ["--rounds", "0"], ["--heldout-fraction", "1.5"]])
+WRONG_FLAGS = [
+    ["--dim", "50"],
+    ["--rounds", "0"],
+    ["--heldout-fraction", "1.5"],
+    ["--threshold", "1.5"],  # would silently keep nothing
+    ["--confident", "-0.1"],
+    ["--comment-weight", "2"],
+    ["--negatives-per-positive", "-1"],  # was a traceback inside the train task
+    ["--epochs", "0"],
+    ["--max-pool-docs", "0"],
+]
+
+
+@pytest.mark.parametrize("flags", WRONG_FLAGS)
 def test_wrong_usage(flags, tmp_path):
     folder = write_docs(tmp_path / "in", stdlib_docs(5))
     with pytest.raises(SystemExit) as raised:

@@ -301,6 +301,8 @@ def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.max_pool_docs < 1:
+        parser.error(f"--max-pool-docs must be at least 1 (got {args.max_pool_docs})")
     return HighQualityStageConfig(
         input=args.input,
         output_dir=args.output,

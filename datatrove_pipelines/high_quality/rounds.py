@@ -63,6 +63,14 @@ class HighQualityConfig:
             raise ValueError("--target-share must be within (0, 1)")
         if not 0 < self.heldout_fraction < 1:
             raise ValueError("--heldout-fraction must be within (0, 1)")
+        shares = ("threshold", "confident", "comment_weight", "min_comment_ratio", "hard_negative_share")
+        for name in shares:
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be within [0, 1] (got {getattr(self, name)})")
+        if self.negatives_per_positive <= 0:
+            raise ValueError(f"--negatives-per-positive must be above 0 (got {self.negatives_per_positive})")
+        if self.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1 (got {self.epochs})")
         check_dim(self.dim)
 
 
