@@ -164,6 +164,23 @@ def test_seeds_are_the_top_commented_files_per_language():
     assert [c.id for c in select_seeds(pool, config)] == ["e", "a", "c"]
 
 
+def test_previous_round_low_score_recalls_become_hard_negatives(tmp_path):
+    """Every file is commented, so no "high score, no comments" hard negative exists; the files look alike, so round 1
+    recalls low-score ones too: round 2's hard negatives can only be those recalls."""
+    from datatrove_pipelines.high_quality.rounds import run_rounds
+
+    pool = [
+        Candidate(
+            f"f{i:03d}", "Python", f"# helper\ndef compute(values):\n    return sum(values) * {i % 3}\n", i % 10, 0.3
+        )
+        for i in range(300)
+    ]
+    config = HighQualityConfig(seeds_per_language=40, epochs=5, negatives_per_positive=0.5, rounds=2)
+    first, second = run_rounds(pool, config, str(tmp_path)).reports
+    assert first.hard_negatives == 0 and first.recalled > 0
+    assert second.hard_negatives > 0
+
+
 def test_precision_recall():
     assert precision_recall([True, True, False, False], [True, False, True, False]) == (0.5, 0.5, 0.5)
     assert precision_recall([True], [False]) == (0.0, 0.0, 0.0)
