@@ -158,6 +158,10 @@ def test_wrong_usage(sources, tiny_model_dir, tmp_path):
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(tmp_path / "nope"), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "o")])
     assert "does not exist" in str(raised.value)
+    a_file = next((root / "json_pkg").glob("*.jsonl.gz"))
+    with pytest.raises(SystemExit) as raised:  # a documents file instead of its folder: said so
+        main(["--input", str(a_file), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "o")])
+    assert "is a file" in str(raised.value)
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(root / "json_pkg"), "--tokenizer", str(tmp_path / "no-tok"), "--output", str(tmp_path)])
     assert "cannot load tokenizer" in str(raised.value)
