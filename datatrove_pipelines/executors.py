@@ -133,6 +133,13 @@ _LOG_FORMAT = (
 )
 
 
+def _console_filter(record) -> bool:
+    """Keeps off the console the traceback of an error the stage reports itself as one ``error: ...`` line (its class
+    sets ``stage_error = True``, e.g. high_quality's ``NoSeedsError`` raised inside a task); log files keep it."""
+    exception = record["exception"]
+    return not (exception is not None and getattr(exception.type, "stage_error", False))
+
+
 class _SwitchedFile:
     """A loguru sink writing to whichever file is current: the task's log while a task runs, the stage's log
     between tasks. ``stage_logging`` adds it (and the stderr sink) once; the task and default loggers only switch
@@ -163,7 +170,7 @@ def _quiet_task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: i
         _SWITCHED[0].current = logfile
     else:
         logger.remove()
-        logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT)
+        logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT, filter=_console_filter)
         logger.add(logfile, level="DEBUG", format=_LOG_FORMAT, colorize=False)
     logger.info(f"Launching pipeline for {rank=}")
     return logfile
@@ -176,7 +183,7 @@ def _quiet_default_logger() -> None:
         _SWITCHED[0].current = _SWITCHED[0].stage_file
         return
     logger.remove()
-    logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT)
+    logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT, filter=_console_filter)
 
 
 @contextlib.contextmanager
@@ -208,7 +215,7 @@ def stage_logging(log_file: str | None, verbose: bool) -> Iterator[None]:
         return
     with open(log_file, "a", encoding="utf-8") as stage_file:
         logger.remove()
-        logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT)
+        logger.add(sys.stderr, level="ERROR", format=_LOG_FORMAT, filter=_console_filter)
         _SWITCHED[0] = _SwitchedFile(stage_file)
         logger.add(_SWITCHED[0], level="DEBUG", format=_LOG_FORMAT, colorize=False)
         try:

@@ -223,6 +223,8 @@ def resolve_documents_dir(path: str) -> str:
     kept = os.path.join(path, "kept")
     folder = kept if os.path.isdir(kept) else path
     if "://" not in folder:
+        if os.path.isfile(folder):
+            raise SystemExit(f"error: input {path} is a file; give the folder of documents that holds it")
         if not os.path.isdir(folder):
             raise SystemExit(f"error: input folder {path} does not exist")
         if not any(name.endswith(DOCUMENT_SUFFIXES) for _, _, names in os.walk(folder) for name in names):

@@ -98,6 +98,10 @@ class TokenizeConfig:
         bad = [name for name in names if not name or "/" in name or name in ("logs", "work", "excluded")]
         if bad:
             raise ValueError(f"bad source names {bad}: use NAME=PATH with a plain folder name")
+        if self.max_tokens_per_file is not None and self.max_tokens_per_file < 1:
+            raise ValueError(f"--max-tokens-per-file must be at least 1 (got {self.max_tokens_per_file})")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1 (got {self.batch_size})")
 
 
 def parse_source(spec: str) -> TokenizeSource:

@@ -124,6 +124,18 @@ def test_exact_spm_format_worked_example():
         fim_reassemble("no markers at all")
 
 
+def test_the_worked_example_of_the_docs_is_what_the_code_does():
+    """docs/fim.md: document ``example/1``, seed 0, rate 0.5 — its documented FIM text, read from the page."""
+    import ast
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "fim.md").read_text()
+    documented = next(line for line in page.splitlines() if line.startswith('"<[fim-suffix]>'))
+    text = "def add(a, b):\n    return a + b\n"
+    parts = fim_split(text, "example/1", FimConfig(rate=0.5, seed=0))
+    assert parts == ("def ", "add(a, b):\n    return ", "a + b\n")
+    assert fim_format(*parts) == ast.literal_eval(documented)
+
+
 def test_step_marks_every_document(tmp_path):
     from datatrove.data import Document
 

@@ -102,14 +102,38 @@ def test_unscored_and_empty_files_among_scored_ones_are_excluded_with_reasons(tm
     ]
 
 
-def test_no_commented_file_to_seed_from_is_a_clear_error(tmp_path):
+def test_no_commented_file_to_seed_from_is_a_clear_error(tmp_path, capsys):
     docs = [
         {"text": f"x{i} = {i}\n", "id": str(i), "metadata": {"quality_score": 5.0, "path": f"m{i}.py"}}
         for i in range(20)
     ]
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(write_docs(tmp_path / "in", docs, per_file=400)), "--output", str(tmp_path / "out")])
-    assert "no seed candidates" in str(raised.value)
+    assert "no seed candidates" in str(raised.value) and "\n" not in str(raised.value)
+    # raised inside the train task: the one-line error, not datatrove's logged traceback, on the console
+    assert "Traceback" not in capsys.readouterr().err
+    assert "Traceback" in (tmp_path / "out" / "logs" / "train" / "logs" / "task_00000.log").read_text()
+
+
+def test_careless_records_before_the_first_score_do_not_break_the_input_check(tmp_path):
+    """Records the reader counts (metadata not an object, not JSON, a JSON list) come before any scored one."""
+    docs = stdlib_docs(60)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(folder / "00000.jsonl", "w") as handle:
+        handle.write(json.dumps({"text": "x = 1\n", "id": "m", "metadata": "not an object"}) + "\n")
+        handle.write(json.dumps({"text": "y = 2\n", "id": "l", "metadata": [1, 2]}) + "\n")
+        handle.write("not json at all\n[1, 2]\n")
+        handle.writelines(json.dumps(doc) + "\n" for doc in docs)
+    out = tmp_path / "out"
+    main(["--input", str(folder), "--output", str(out), "--seeds-per-language", "10", "--rounds", "1"])
+    stats = json.loads((out / "stats.json").read_text())
+    assert {k: v["docs"] for k, v in stats["steps"]["read"]["reasons"].items()} == {
+        "malformed_json": 1,
+        "not_an_object": 1,
+    }
+    assert stats["steps"]["hq_input"]["reasons"]["no_quality_score"]["docs"] == 2
+    assert stats["total"]["docs_in"] == 64 == stats["total"]["docs_kept"] + stats["total"]["docs_excluded"]
 
 
 def test_comment_ratio_counts_comments_and_docstrings_not_strings():
@@ -140,12 +164,42 @@ def test_seeds_are_the_top_commented_files_per_language():
     assert [c.id for c in select_seeds(pool, config)] == ["e", "a", "c"]
 
 
+def test_previous_round_low_score_recalls_become_hard_negatives(tmp_path):
+    """Every file is commented, so no "high score, no comments" hard negative exists; the files look alike, so round 1
+    recalls low-score ones too: round 2's hard negatives can only be those recalls."""
+    from datatrove_pipelines.high_quality.rounds import run_rounds
+
+    pool = [
+        Candidate(
+            f"f{i:03d}", "Python", f"# helper\ndef compute(values):\n    return sum(values) * {i % 3}\n", i % 10, 0.3
+        )
+        for i in range(300)
+    ]
+    config = HighQualityConfig(seeds_per_language=40, epochs=5, negatives_per_positive=0.5, rounds=2)
+    first, second = run_rounds(pool, config, str(tmp_path)).reports
+    assert first.hard_negatives == 0 and first.recalled > 0
+    assert second.hard_negatives > 0
+
+
 def test_precision_recall():
     assert precision_recall([True, True, False, False], [True, False, True, False]) == (0.5, 0.5, 0.5)
     assert precision_recall([True], [False]) == (0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("flags", [["--dim", "50"], ["--rounds", "0"], ["--heldout-fraction", "1.5"]])
+WRONG_FLAGS = [
+    ["--dim", "50"],
+    ["--rounds", "0"],
+    ["--heldout-fraction", "1.5"],
+    ["--threshold", "1.5"],  # would silently keep nothing
+    ["--confident", "-0.1"],
+    ["--comment-weight", "2"],
+    ["--negatives-per-positive", "-1"],  # was a traceback inside the train task
+    ["--epochs", "0"],
+    ["--max-pool-docs", "0"],
+]
+
+
+@pytest.mark.parametrize("flags", WRONG_FLAGS)
 def test_wrong_usage(flags, tmp_path):
     folder = write_docs(tmp_path / "in", stdlib_docs(5))
     with pytest.raises(SystemExit) as raised:

@@ -127,6 +127,22 @@ def test_every_file_comes_after_what_it_imports_except_across_the_counted_cycle_
     assert stats["repositories"]["cycle_edges_broken"] == 1 and stats["repositories"]["documents"] == 1
 
 
+def test_the_worked_example_of_the_docs_is_what_the_stage_writes(tmp_path):
+    """docs/repo_context.md: repository ``acme/calc``, its documented document text, read from the page."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "repo_context.md").read_text()
+    start = page.index("```\n<repo_name>acme/calc\n") + len("```\n")
+    documented = page[start : page.index("```", start)]
+    files = {
+        "calc/main.py": "from calc.ops import add\nprint(add(1, 2))",
+        "calc/ops.py": "def add(a, b):\n    return a + b\n",
+    }
+    out = tmp_path / "out"
+    main(["--input", str(write_docs(tmp_path / "in", file_docs("acme/calc", files))), "--output", str(out)])
+    [document] = read_docs(out / "kept")
+    assert document["text"] == documented
+    assert document["metadata"]["files"] == ["calc/ops.py", "calc/main.py"]
+
+
 def test_other_languages_are_in_seeded_random_order(tmp_path):
     files = {f"sql/q{i:02d}.sql": f"SELECT {i};\n" for i in range(12)}
     orders = []

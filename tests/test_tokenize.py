@@ -158,11 +158,21 @@ def test_wrong_usage(sources, tiny_model_dir, tmp_path):
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(tmp_path / "nope"), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "o")])
     assert "does not exist" in str(raised.value)
+    a_file = next((root / "json_pkg").glob("*.jsonl.gz"))
+    with pytest.raises(SystemExit) as raised:  # a documents file instead of its folder: said so
+        main(["--input", str(a_file), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "o")])
+    assert "is a file" in str(raised.value)
     with pytest.raises(SystemExit) as raised:
         main(["--input", str(root / "json_pkg"), "--tokenizer", str(tmp_path / "no-tok"), "--output", str(tmp_path)])
     assert "cannot load tokenizer" in str(raised.value)
     with pytest.raises(SystemExit):  # two sources with one name
         main(["--input", f"a={root / 'json_pkg'}", f"a={root / 'python'}", "--tokenizer", "x", "--output", "o"])
+    args = ["--input", str(root / "json_pkg"), "--tokenizer", str(tiny_model_dir), "--output", str(tmp_path / "o")]
+    for flags in (["--max-tokens-per-file", "-1"], ["--max-tokens-per-file", "0"], ["--batch-size", "0"]):
+        with pytest.raises(SystemExit) as raised:  # not a silent empty shard per document, nor a traceback
+            main([*args, *flags])
+        assert raised.value.code == 2, flags
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("stage", ["high_quality", "repo_context", "fim", "tokenize"])

@@ -90,15 +90,18 @@ def check_scored_input(path: str, sample: int = 200) -> None:
             if not name.endswith(DOCUMENT_SUFFIXES) or name.endswith(".zst"):
                 continue
             opener = gzip.open if name.endswith(".gz") else open
-            with opener(os.path.join(root, name), "rt", encoding="utf-8") as handle:
-                for line in itertools.islice(handle, sample - seen):
-                    seen += 1
-                    try:
-                        metadata = json.loads(line).get("metadata") or {}
-                    except (ValueError, AttributeError):
-                        continue
-                    if _score(Document(text="", id="", metadata=metadata)) is not None:
-                        return
+            try:  # careless input (bad records, a truncated archive) is the reader's to count, not a crash here
+                with opener(os.path.join(root, name), "rt", encoding="utf-8", errors="replace") as handle:
+                    for line in itertools.islice(handle, sample - seen):
+                        seen += 1
+                        try:
+                            metadata = json.loads(line).get("metadata")
+                        except (ValueError, AttributeError):
+                            continue
+                        if isinstance(metadata, dict) and _score(Document("", "", metadata=metadata)) is not None:
+                            return
+            except (OSError, EOFError):
+                continue
             if seen >= sample:
                 break
     raise MissingQualityScoreError(
@@ -298,6 +301,8 @@ def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.max_pool_docs < 1:
+        parser.error(f"--max-pool-docs must be at least 1 (got {args.max_pool_docs})")
     return HighQualityStageConfig(
         input=args.input,
         output_dir=args.output,

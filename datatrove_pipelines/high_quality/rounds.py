@@ -27,7 +27,10 @@ POSITIVE, NEGATIVE = "__label__hq", "__label__other"
 
 
 class NoSeedsError(ValueError):
-    """Nothing qualifies as a seed: no file has enough comments/docstrings."""
+    """Nothing qualifies as a seed: no file has enough comments/docstrings. Raised inside the train task; the CLI
+    prints it as one line (``stage_error``: no traceback on the console)."""
+
+    stage_error = True
 
 
 @dataclass
@@ -60,6 +63,14 @@ class HighQualityConfig:
             raise ValueError("--target-share must be within (0, 1)")
         if not 0 < self.heldout_fraction < 1:
             raise ValueError("--heldout-fraction must be within (0, 1)")
+        shares = ("threshold", "confident", "comment_weight", "min_comment_ratio", "hard_negative_share")
+        for name in shares:
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be within [0, 1] (got {getattr(self, name)})")
+        if self.negatives_per_positive <= 0:
+            raise ValueError(f"--negatives-per-positive must be above 0 (got {self.negatives_per_positive})")
+        if self.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1 (got {self.epochs})")
         check_dim(self.dim)
 
 
@@ -193,7 +204,8 @@ def run_rounds(candidates: list[Candidate], config: HighQualityConfig, model_dir
     seeds = select_seeds(pool, config)
     if not seeds:
         raise NoSeedsError(
-            f"no seed candidates among {len(pool)} files: none has comments/docstrings above --min-comment-ratio"
+            f"no seed candidates among {len(pool)} training files ({len(heldout)} held out): none has "
+            "comments/docstrings above --min-comment-ratio"
         )
     cutoffs = target_cutoffs(pool, config)
     truth = [is_target(c, cutoffs, config) for c in heldout]
