@@ -12,7 +12,7 @@ from datatrove.data import Document
 from documents import read_docs as read_jsonl_gz
 from openai_stand_in import StandInChatServer
 
-from datatrove_pipelines.post_training.steps import CodeBlockSyntaxFilter, parse_answer
+from datatrove_pipelines.post_training.steps import CodeBlockSyntaxFilter, LengthConfig, LengthFilter, parse_answer
 from datatrove_pipelines.sft_data import main
 
 RIGHT = "def scale_all(values, k):\n    return [v * k for v in values]"
@@ -115,3 +115,13 @@ def test_code_block_syntax_filter_and_answer_parsing():
     parsed = parse_answer(answer(RIGHT), "python")
     assert parsed.solution == RIGHT and len(parsed.tests) == 3
     assert parse_answer("### Instruction\nonly this", "python") is None
+
+
+def test_length_filter_excludes_too_short_and_too_long_responses():
+    step = LengthFilter(LengthConfig(min_response_chars=10, max_response_chars=50))
+
+    def doc(response: str) -> Document:
+        return Document("t", "d", metadata={"messages": [{"role": "assistant", "content": response}]})
+
+    assert step.check(doc("```python\nx = 1\n```")) is None
+    assert step.check(doc("x")) == "too_short" and step.check(doc("x" * 51)) == "too_long"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -75,3 +79,26 @@ def test_a_template_without_system_turns_is_replaced(tiny_model_dir, tmp_path):
     model_args = SimpleNamespace(model_name_or_path=str(tmp_path / "tok"), model_revision=None)
     loaded = load_tokenizer(model_args, PostTrainingScriptArguments(chat_template=None))
     assert loaded.chat_template == SYSTEM_CHAT_TEMPLATE and renders_system(loaded)
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "message"),
+    [
+        ("sft", ["--config", "recipes/tiny/sft/config.yaml", "--bogus_key", "1"], "not used"),
+        ("sft", ["--config", "recipes/tiny/no_such_recipe.yaml"], "no_such_recipe.yaml"),
+        ("grpo", ["--config", "recipes/tiny/grpo/config.yaml", "--model_name_or_path", "/no/such/model"], "model"),
+        ("dpo", ["--config", "recipes/tiny/dpo/config.yaml", "--dataset_name", "no/such_run"], "dataset_name"),
+    ],
+)
+def test_script_usage_errors_are_one_line_not_tracebacks(script, arguments, message, tiny_model_dir, tmp_path):
+    """A careless command line (unknown key, missing recipe, model or dataset) ends with one ``error:`` line."""
+    root = Path(__file__).resolve().parents[1]
+    if "--model_name_or_path" not in arguments:
+        arguments = [*arguments, "--model_name_or_path", str(tiny_model_dir)]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    command = [sys.executable, f"trl_scripts/{script}.py", *arguments, "--output_dir", str(tmp_path / "out")]
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and message in last, last

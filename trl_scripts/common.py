@@ -23,19 +23,26 @@ SYSTEM_CHAT_TEMPLATE = (
 )
 
 
-def parse(script_class: type, training_class: type) -> tuple[Any, Any, trl.ModelConfig]:
-    """``--config recipe.yaml`` plus command-line overrides into (script, training, model) arguments."""
+def parse(script_class: type, training_class: type, argv: list[str] | None = None) -> tuple[Any, Any, trl.ModelConfig]:
+    """``--config recipe.yaml`` plus command-line overrides into (script, training, model) arguments; a usage error
+    (unknown key, missing recipe) is one line, not a traceback."""
     parser = trl.TrlParser((script_class, training_class, trl.ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
+    try:
+        script_args, training_args, model_args = parser.parse_args_and_config(argv)
+    except (ValueError, OSError) as error:  # an unknown key, a missing recipe file: wrong usage, one line
+        raise SystemExit(f"error: {error}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return script_args, training_args, model_args
 
 
 def load_tokenizer(model_args: trl.ModelConfig, script_args) -> transformers.PreTrainedTokenizerBase:
     """The model's tokenizer with a chat template that renders the system message, and a pad token."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, revision=model_args.model_revision
-    )
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            model_args.model_name_or_path, revision=model_args.model_revision
+        )
+    except (OSError, ValueError) as error:  # a missing path or an unknown Hub id: one line, not a traceback
+        raise SystemExit(f"error: model {model_args.model_name_or_path}: {error}") from None
     if script_args.chat_template:
         tokenizer.chat_template = script_args.chat_template
     elif not tokenizer.chat_template or not renders_system(tokenizer):

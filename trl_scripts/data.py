@@ -88,7 +88,12 @@ def load_raw_dataset(script_args, kind: str) -> Dataset:
         if "metadata" in dataset.column_names:
             dataset = Dataset.from_list([_lift_metadata(dict(row)) for row in dataset])
     else:
-        loaded = load_dataset(name, script_args.dataset_config)
+        try:
+            loaded = load_dataset(name, script_args.dataset_config)
+        except (OSError, ValueError) as error:  # neither a local path nor a reachable Hub dataset: one line
+            raise SystemExit(
+                f"error: dataset_name {name!r} is not a local path or a loadable dataset: {error}"
+            ) from None
         dataset = loaded[script_args.dataset_train_split] if isinstance(loaded, DatasetDict) else loaded
     if script_args.max_train_samples:
         dataset = dataset.select(range(min(script_args.max_train_samples, len(dataset))))
