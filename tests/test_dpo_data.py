@@ -78,7 +78,8 @@ def test_pairs_are_passing_vs_failing(tmp_path, benchmarks_dir):
 
 
 def test_an_sft_data_run_is_a_valid_input(tmp_path):
-    """dpo_data reads the verified examples of an sft_data run (instruction + tests in metadata) as its problems."""
+    """dpo_data reads the verified examples of an sft_data run (instruction + tests in metadata) as its problems; a
+    malformed line among them is excluded with its reason and counted, not dropped."""
     kept = tmp_path / "sft_run" / "kept"
     kept.mkdir(parents=True)
     instruction = "Write triple(x) returning three times x."
@@ -96,6 +97,7 @@ def test_an_sft_data_run_is_a_valid_input(tmp_path):
     }
     with gzip.open(kept / "00000.jsonl.gz", "wt") as handle:
         handle.write(json.dumps(doc) + "\n")
+        handle.write('{"text": "cut off\n')  # a careless line: not JSON
 
     def policy(messages, n):
         assert messages[-1]["content"].startswith(instruction)
@@ -121,3 +123,7 @@ def test_an_sft_data_run_is_a_valid_input(tmp_path):
     (pair_doc,) = read_jsonl_gz(out / "kept")
     (pair,) = pair_doc["metadata"]["pairs"]
     assert "x * 3" in pair["chosen"] and "x + 3" in pair["rejected"] and pair["rejected_tests_passed"] == "0/2"
+    (bad,) = read_jsonl_gz(out / "excluded" / "read")
+    assert "json" in bad["metadata"]["filter_reason"].lower()
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["total"]["docs_in"], stats["total"]["docs_kept"], stats["total"]["docs_excluded"]) == (2, 1, 1)

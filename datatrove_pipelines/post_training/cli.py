@@ -14,7 +14,7 @@ from datatrove_pipelines.decontamination import (
 )
 from datatrove_pipelines.executors import executor_config_from_args
 from datatrove_pipelines.post_training.generation import GeneratorConfig
-from datatrove_pipelines.post_training.steps import SeedReader
+from datatrove_pipelines.post_training.steps import seed_reader
 from datatrove_pipelines.stage import StageCard, StageOutput, StageRun, add_stage_arguments, run_stage, stage_main
 from datatrove_pipelines.writers import exclusion_writer
 
@@ -71,7 +71,7 @@ def builder_parser(description: str, input_help: str, role: str) -> argparse.Arg
 def seed_steps(args: argparse.Namespace, decontamination_step: str = "decontamination") -> list:
     """The seeds, then (unless ``--no-decontamination``) the 10-gram decontamination of the seeds, whose drops go to
     ``excluded/<decontamination_step>/``."""
-    steps = [SeedReader(args.input, args.benchmarks, args.limit)]
+    steps = [seed_reader(args.input, args.benchmarks, args.limit)]
     if not args.no_decontamination:
         config = DecontaminationConfig(benchmarks_dir=args.benchmarks)
         writer = exclusion_writer(args.output, decontamination_step)

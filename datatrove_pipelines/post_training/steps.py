@@ -40,29 +40,37 @@ FENCE_NAMES = {
 
 
 class SeedReader(PipelineStep):
-    """Seed documents: ``mbpp_train`` (MBPP task ids 601-974, offline) or a documents folder (datatrove JSONL)."""
+    """Seed documents from MBPP's training split (``mbpp_train``: task ids 601-974, offline). A documents folder is
+    read by :func:`seed_reader` with the stage's fault-tolerant reader instead, so that a malformed line is excluded
+    and counted (``excluded/read/``), not dropped."""
 
     type = "📖 - READER"
     name = "seeds"
 
     def __init__(self, source: str, benchmarks_dir: str | None = None, limit: int | None = None):
         super().__init__()
+        if source != MBPP_TRAIN:
+            raise ValueError(f"SeedReader reads {MBPP_TRAIN}; read a documents folder with seed_reader ({source!r})")
         self.source, self.benchmarks_dir, self.limit = source, benchmarks_dir, limit
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        if self.source == MBPP_TRAIN:
-            records = mbpp_train_records(self.benchmarks_dir, self.limit)
-            for position, doc in enumerate(seed_documents(records)):
-                if position % world_size == rank:
-                    self.stat_update("seeds")
-                    yield doc
-            return
-        from datatrove_pipelines.stage import documents_reader
+        records = mbpp_train_records(self.benchmarks_dir, self.limit)
+        for position, doc in enumerate(seed_documents(records)):
+            if position % world_size == rank:
+                self.stat_update("seeds")
+                yield doc
 
-        reader = documents_reader(self.source, limit=self.limit or -1)
-        yield from reader.run(None, rank, world_size)
+
+def seed_reader(source: str, benchmarks_dir: str | None = None, limit: int | None = None) -> PipelineStep:
+    """The first step of a data builder: MBPP's training split (``mbpp_train``) or a documents folder (DOCS, or a run
+    folder's ``kept/``) through the stage's fault-tolerant reader, which the stage gives an ``excluded/read/`` writer."""
+    if source == MBPP_TRAIN:
+        return SeedReader(source, benchmarks_dir, limit)
+    from datatrove_pipelines.stage import documents_reader
+
+    return documents_reader(source, limit=limit or -1)
 
 
 def seed_record(doc: Document) -> dict[str, Any]:
