@@ -8,25 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from eval.sandbox.core import SandboxLimits, Status, available_languages, run_program
 
-
-def _positive(kind: type):
-    """argparse type: a number above zero (a zero or negative limit would mean no limit at all)."""
-
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-        return value
-
-    return parse
+# The flags that set SandboxLimits fields: SandboxLimits checks the values (the one home of what a valid limit is)
+LIMIT_FLAGS = {"timeout_s": "--timeout", "compile_timeout_s": "--compile-timeout", "memory_mb": "--memory-mb"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--language", "-l", required=True, help=f"one of {', '.join(available_languages())}")
     p.add_argument("--stdin", help="file whose content is fed to the program's standard input")
     p.add_argument("--test-file", help="test code appended after the program (with a newline)")
-    p.add_argument("--timeout", type=_positive(float), default=10.0, help="run time limit in seconds (default 10)")
-    p.add_argument("--compile-timeout", type=_positive(float), default=60.0, help="compile time limit in seconds")
-    p.add_argument(
-        "--memory-mb", type=_positive(int), default=1024, help="memory limit per process in MiB (default 1024)"
-    )
+    p.add_argument("--timeout", type=float, default=10.0, help="run time limit in seconds (default 10)")
+    p.add_argument("--compile-timeout", type=float, default=60.0, help="compile time limit in seconds")
+    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit per process in MiB (default 1024)")
     args = p.parse_args(argv)
+    try:  # zero, negative, infinite or huge limits: one usage line naming the flag, before anything runs
+        limits = SandboxLimits(
+            timeout_s=args.timeout, compile_timeout_s=args.compile_timeout, memory_mb=args.memory_mb
+        )
+    except ValueError as error:
+        message = str(error)
+        for field, flag in LIMIT_FLAGS.items():
+            message = message.replace(f"SandboxLimits.{field}", flag)
+        p.error(message)
 
     def read(path: str | None) -> str | None:
         if path is None:
@@ -55,12 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(json.dumps({"status": Status.SANDBOX_ERROR.value, "error": str(exc)}))
         return 2
-    try:  # the remaining checks (an upper bound on time limits) live in SandboxLimits: one line, not a traceback
-        limits = SandboxLimits(
-            timeout_s=args.timeout, compile_timeout_s=args.compile_timeout, memory_mb=args.memory_mb
-        )
-    except ValueError as error:
-        p.error(str(error))
     result = run_program(args.language, code or "", stdin=stdin, test_code=tests, limits=limits)
     print(json.dumps(result.to_dict(), ensure_ascii=False))
     if result.status == Status.SANDBOX_ERROR:
