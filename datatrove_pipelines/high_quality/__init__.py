@@ -138,6 +138,10 @@ class HighQualityStageConfig:
     push_to_hub: str | None = None
     hub_private: bool = False
 
+    def __post_init__(self) -> None:
+        if self.max_pool_docs < 1:
+            raise ValueError(f"--max-pool-docs must be at least 1 (got {self.max_pool_docs})")
+
     @property
     def prepared_dir(self) -> str:
         return os.path.join(self.output_dir, "work", "prepared")
@@ -299,17 +303,15 @@ def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
             dim=args.dim,
             seed=args.seed,
         )
+        return HighQualityStageConfig(
+            input=args.input,
+            output_dir=args.output,
+            hq=hq,
+            max_pool_docs=args.max_pool_docs,
+            **stage_config_fields(args),
+        )
     except ValueError as error:
         parser.error(str(error))
-    if args.max_pool_docs < 1:
-        parser.error(f"--max-pool-docs must be at least 1 (got {args.max_pool_docs})")
-    return HighQualityStageConfig(
-        input=args.input,
-        output_dir=args.output,
-        hq=hq,
-        max_pool_docs=args.max_pool_docs,
-        **stage_config_fields(args),
-    )
 
 
 def main(argv: list[str] | None = None) -> None:
