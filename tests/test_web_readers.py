@@ -64,6 +64,38 @@ def test_same_pages_as_datatrove_warc_reader(tmp_path, good_pages):
     assert len(theirs) < len(good_pages) + len(bad_pages())  # what datatrove dropped without a trace
 
 
+TRUNCATION_REASONS = {
+    "truncated_record:short_content",
+    "truncated_record:cut_compressed_stream",
+    "truncated_record:unparsed_tail",
+    "truncated_record:unreadable_header",
+    "truncated_record:unreadable_body",
+}
+
+
+@pytest.mark.parametrize("header_bytes", [9, 20, 40, 120, 200])
+def test_a_cut_header_is_named_as_such(tmp_path, good_pages, header_bytes):
+    """A file cut inside a record's header: the pages before it are read, the cut record is one excluded document
+    whose reason names what is wrong, not the WARC library's exception class. warcio either fails on the header
+    (``unreadable_header``, with what it said in ``read_error``) or stops as at the end of a file, leaving the cut
+    header's bytes unparsed (``unparsed_tail``, with their size)."""
+    whole = tmp_path / "whole.warc"
+    write_warc(str(whole), good_pages[:3])
+    data = whole.read_bytes()
+    third = data.index(b"WARC/1.0", data.index(b"WARC/1.0", data.index(b"WARC/1.0") + 1) + 1)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "pages.warc").write_bytes(data[: third + header_bytes])
+    kept, excluded = _guarded(WebWarcReader(str(cut)))
+    assert len(kept) == 2
+    assert len(excluded) == 1
+    reason, metadata = excluded[0].metadata["filter_reason"], excluded[0].metadata
+    if reason == "truncated_record:unparsed_tail":
+        assert metadata["size"] == header_bytes
+    else:
+        assert reason == "truncated_record:unreadable_header" and metadata["read_error"]
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 @pytest.mark.parametrize("cut_fraction", [0.35, 0.6, 0.97])
 def test_truncated_warc_files(tmp_path, good_pages, compressed, cut_fraction):
@@ -78,7 +110,7 @@ def test_truncated_warc_files(tmp_path, good_pages, compressed, cut_fraction):
     (cut / "after.warc").write_bytes((whole / name).read_bytes() if not compressed else gzip.decompress(data))
     kept, excluded = _guarded(WebWarcReader(str(cut)))
     assert len(excluded) >= 1
-    assert all(d.metadata["filter_reason"].startswith("truncated_record") for d in excluded)
+    assert {d.metadata["filter_reason"] for d in excluded} <= TRUNCATION_REASONS
     assert len(kept) >= len(good_pages)  # the whole copy after the damaged file is read completely
     assert len(kept) < 2 * len(good_pages)
 

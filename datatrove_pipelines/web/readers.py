@@ -127,6 +127,19 @@ def page_document(
     return Document(text=text, id=doc_id, metadata=metadata)
 
 
+def unreadable_record_reason(error: BaseException, part: str = "header") -> str:
+    """The reason for a record (``part``: its header or its body) that could not be read: a compressed stream that
+    ends mid-member (``EOFError``, ``zlib.error``, ``gzip.BadGzipFile``), else an unreadable part (a cut or garbled
+    header: warcio raises ``ArchiveLoadFailed`` or, for some cuts, an ``AttributeError`` of its own; a broken chunked
+    HTTP body)."""
+    import gzip
+    import zlib
+
+    if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return "truncated_record:cut_compressed_stream"
+    return f"truncated_record:unreadable_{part}"
+
+
 class WebWarcReader(WarcReader):
     """datatrove's WarcReader, reading every page record (see the module docstring) and surviving damaged files.
 
@@ -144,15 +157,22 @@ class WebWarcReader(WarcReader):
             records = iter(iterator)
             index = 0
             while True:
-                damaged: str | None = None
+                damaged: BaseException | None = None
                 try:
                     record = next(records)
                 except StopIteration:
                     break
                 except Exception as error:  # cut gzip member, garbled header: the rest of the file is unreadable
-                    damaged = type(error).__name__
+                    damaged = error
+                if damaged is None and not record.rec_type:  # a header cut before its WARC-Type value
+                    damaged = ValueError(f"record header without a WARC-Type: {record.rec_headers.headers!r:.200}")
                 if damaged is not None:
-                    yield self._damaged(filepath, index, f"truncated_record:{damaged}")
+                    yield self._damaged(
+                        filepath,
+                        index,
+                        unreadable_record_reason(damaged),
+                        error=f"{type(damaged).__name__}: {damaged}",
+                    )
                     return
                 with self.track_time():
                     document = self._record_document(record, filepath, index)
@@ -168,13 +188,12 @@ class WebWarcReader(WarcReader):
             if left > 0:
                 yield self._damaged(filepath, index, "truncated_record:unparsed_tail", size=left)
 
-    def _damaged(self, filepath: str, index: int, problem: str, size: int = 0) -> Document:
+    def _damaged(self, filepath: str, index: int, problem: str, size: int = 0, error: str | None = None) -> Document:
         self.stat_update("damaged_records")
-        return Document(
-            text="",
-            id=f"{filepath}#record{index}",
-            metadata={"file_path": filepath, "size": size, PROBLEM_KEY: problem},
-        )
+        metadata = {"file_path": filepath, "size": size, PROBLEM_KEY: problem}
+        if error is not None:
+            metadata["read_error"] = error[:500]  # what the WARC library said, for whoever inspects excluded/
+        return Document(text="", id=f"{filepath}#record{index}", metadata=metadata)
 
     def _record_document(self, record, filepath: str, index: int) -> Document | None:
         if record.rec_type not in ("response", "conversion", "resource"):
@@ -183,9 +202,10 @@ class WebWarcReader(WarcReader):
         try:
             payload = record.content_stream().read()
         except Exception as error:  # a broken chunked / compressed HTTP body
-            payload, problem = b"", f"truncated_record:{type(error).__name__}"
+            payload, problem = b"", unreadable_record_reason(error, part="body")
+            read_error = {"read_error": f"{type(error).__name__}: {error}"[:500]}
         else:
-            problem = None
+            problem, read_error = None, {}
         remaining = getattr(record.raw_stream, "limit", 0) or 0
         record_id = headers.get_header("WARC-Record-ID") or f"{filepath}#record{index}"
         url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
@@ -194,7 +214,9 @@ class WebWarcReader(WarcReader):
             problem = "truncated_record:short_content"
         if problem is not None:
             return Document(
-                text="", id=record_id, metadata={**metadata, "url": url, "size": len(payload), PROBLEM_KEY: problem}
+                text="",
+                id=record_id,
+                metadata={**metadata, **read_error, "url": url, "size": len(payload), PROBLEM_KEY: problem},
             )
         identified = headers.get_header("WARC-Identified-Payload-Type")
         content_type = None
