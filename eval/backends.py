@@ -88,11 +88,17 @@ class SamplesModel(_NoModel):
 
         super().__init__(f"samples:{Path(path).name}")
         self.samples = read_samples(path)
+        self.asked: set[str] = set()  # the ids the tasks asked for, so that unused samples can be reported
+
+    def unused_ids(self) -> set[str]:
+        """Ids in the file that no task has asked for (so far)."""
+        return self.samples.ids() - self.asked
 
     def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
         from eval.samples import check_ids
 
         wanted = {str(doc.specific["task_id"]) for doc in docs}
+        self.asked |= wanted
         check_ids(self.samples, known=self.samples.ids() | wanted, selected=wanted)
         responses = []
         for doc in docs:

@@ -66,6 +66,11 @@ class FimExample:
     middle: str
 
 
+def problem_id(row_id: str) -> str:
+    """The benchmark problem a row belongs to: FIM rows are ``<problem>/L<line>``, other rows the problem's id."""
+    return row_id.rsplit("/L", 1)[0] if "/L" in row_id else row_id
+
+
 def single_line_examples(problems: list[Problem]) -> list[FimExample]:
     """One example per non-blank line of each reference solution; deterministic (no sampling)."""
     examples = []

@@ -240,6 +240,7 @@ def check_model_path(model: str) -> None:
 def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     """Everything that can be checked before importing lighteval: tasks, model path, samples file and ids."""
     from eval.benchmarks import resolve_data_dir
+    from eval.fim import problem_id
 
     task_names = selected_tasks(args)
     try:  # --data-dir, else $SEED_CODER_BENCHMARKS_DIR, else None (the Hub)
@@ -252,28 +253,44 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     pass_at_ks(args)
-    code_tasks = [name for name in task_names if name in TASK_SPECS and TASK_SPECS[name].kind not in ("fim", "needle")]
-    # Problem ids are known without a model when every task is a code task (FIM/needle/LiveCodeBench ids are not).
+    # Row ids are known without a model for the code and FIM tasks; the needle's depend on the model's window and
+    # LiveCodeBench's on its dataset, so with those the samples model checks the ids while and after it answers.
     wanted = {t.strip() for t in args.task_ids.split(",") if t.strip()} if args.task_ids else None
     needed = wanted is not None or args.samples
-    known = _problem_ids(code_tasks, args.data_dir) if needed and len(code_tasks) == len(task_names) else None
-    if wanted is not None and known is not None and wanted - known:
-        raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(sorted(wanted - known)[:5])}")
+    known = _row_ids(task_names, args.data_dir) if needed else None
+    if wanted is not None and known is not None and wanted - {problem_id(row) for row in known}:
+        missing = sorted(wanted - {problem_id(row) for row in known})
+        raise UsageError(f"--task-ids: not in the selected tasks: {', '.join(missing[:5])}")
     if args.samples:
         from eval.samples import check_ids, read_samples
 
         samples = read_samples(args.samples)
         if known is not None:  # with --limit lighteval picks the problems; the samples model checks those
-            check_ids(samples, known, (wanted or known) if args.limit is None else None)
+            selected = {row for row in known if wanted is None or problem_id(row) in wanted}
+            check_ids(samples, known, selected if args.limit is None else None)
     elif args.backend != "vllm" or not args.base_url:
         check_model_path(args.model)
     return task_names
 
 
-def _problem_ids(task_names: list[str], data_dir: str | None) -> set[str]:
+def _row_ids(task_names: tuple[str, ...], data_dir: str | None) -> set[str] | None:
+    """Every row id of the tasks (a code problem's id, a FIM row's ``<problem>/L<line>``); None when a task's ids
+    are only known once the model is loaded (the needle) or lighteval has read the dataset (LiveCodeBench)."""
     from eval.benchmarks import load_benchmark
 
-    return {p.task_id for name in task_names for p in load_benchmark(TASK_SPECS[name].benchmark, data_dir)}
+    specs = [TASK_SPECS.get(name) for name in task_names]
+    if any(spec is None or spec.kind == "needle" for spec in specs):
+        return None
+    ids: set[str] = set()
+    for spec in specs:
+        problems = load_benchmark(spec.benchmark, data_dir)
+        if spec.kind == "fim":
+            from eval.fim import single_line_examples
+
+            ids.update(example.task_id for example in single_line_examples(problems))
+        else:
+            ids.update(problem.task_id for problem in problems)
+    return ids
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -300,6 +317,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     pipeline = _make_pipeline(task_names, options, model, args.limit, output_dir)
     pipeline.evaluate()
+    if args.samples:
+        _check_every_sample_was_asked(model, args.limit)
     final = pipeline.get_results()
     records = _records(pipeline)
     summary = summarize(final, records)
@@ -326,6 +345,26 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             for record in task_records:
                 handle.write(json.dumps(record) + "\n")
     return result
+
+
+def _check_every_sample_was_asked(model: Any, limit: int | None) -> None:
+    """Samples whose id no task asked for belong to no selected task (an error, as when the ids are checked up
+    front), unless --limit left their problems out (a warning)."""
+    from eval.samples import SamplesError, unknown_ids_message
+
+    unused = model.unused_ids()
+    if not unused:
+        return
+    if limit is None:
+        raise SamplesError(unknown_ids_message(model.samples.path, unused))
+    logger.warning(
+        "%s: the samples of %d task id(s) were not evaluated (--limit %d chose other problems, or the ids belong to "
+        "no selected task): %s",
+        model.samples.path,
+        len(unused),
+        limit,
+        ", ".join(sorted(unused)[:5]),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,14 +74,18 @@ def read_samples(path: str | Path) -> Samples:
     return samples
 
 
+def unknown_ids_message(path: str, ids: set[str], shown: int = 5) -> str:
+    """``PATH: N task id(s) belong to none of the selected tasks: a, b, ...`` (the first ``shown``, sorted)."""
+    ordered = sorted(ids)
+    listed = ", ".join(ordered[:shown]) + (" ..." if len(ordered) > shown else "")
+    return f"{path}: {len(ordered)} task id(s) belong to none of the selected tasks: {listed}"
+
+
 def check_ids(samples: Samples, known: set[str], selected: set[str] | None) -> None:
     """Unknown ids (in no selected task) and selected problems without a sample are errors, not silent zeros."""
-    unknown = sorted(samples.ids() - known)
+    unknown = samples.ids() - known
     if unknown:
-        raise SamplesError(
-            f"{samples.path}: {len(unknown)} task id(s) belong to none of the selected tasks: {', '.join(unknown[:5])}"
-            + (" ..." if len(unknown) > 5 else "")
-        )
+        raise SamplesError(unknown_ids_message(samples.path, unknown))
     if selected is not None:
         missing = sorted(selected - samples.ids())
         if missing:

@@ -17,7 +17,7 @@ from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc
 
 from eval.benchmarks import Problem, load_benchmark
-from eval.fim import single_line_examples
+from eval.fim import problem_id, single_line_examples
 from eval.metrics import SampleJudge, code_metrics
 from eval.needle import build_examples
 from eval.prompts import (
@@ -107,11 +107,6 @@ def _needle_rows(spec: TaskSpec, options: TaskOptions) -> list[dict[str, Any]]:
         }
         for example in build_examples(options.max_context, options.count_tokens)
     ]
-
-
-def problem_id(task_id: str) -> str:
-    """The benchmark problem a row belongs to (FIM rows are ``<problem>/L<line>``)."""
-    return task_id.rsplit("/L", 1)[0] if "/L" in task_id else task_id
 
 
 def task_rows(name: str, options: TaskOptions) -> list[dict[str, Any]]:

@@ -187,3 +187,38 @@ def test_limit_picks_problems_and_missing_samples_are_an_error(tmp_path, capsys,
     common = ["--tasks", "humaneval", "--data-dir", str(benchmarks_dir), "--output-dir", str(tmp_path / "out")]
     err = _fails(capsys, "--samples", first, "--limit", "3", *common)
     assert "no sample for" in err and "selected problem(s)" in err and "Traceback" not in err
+
+
+def test_code_and_fim_ids_are_checked_up_front_together(tmp_path, capsys, benchmarks_dir):
+    """With a FIM task beside a code task the ids were not checked at all (a stray id was silently ignored)."""
+    fim_rows = ["HumanEval/0/L0", "HumanEval/0/L1"]
+    lines = [{"task_id": "HumanEval/0", "completion": "x"}] + [{"task_id": r, "completion": "x"} for r in fim_rows]
+    common = ["--tasks", "humaneval,fim_single_line", "--task-ids", "HumanEval/0", "--data-dir", str(benchmarks_dir)]
+    common += ["--output-dir", str(tmp_path / "out")]
+    stray = _write(tmp_path / "stray.jsonl", [*lines, {"task_id": "Nope/1", "completion": "x"}])
+    err = _fails(capsys, "--samples", stray, *common)
+    assert "1 task id(s) belong to none of the selected tasks: Nope/1" in err and "Traceback" not in err
+    short = _write(tmp_path / "short.jsonl", lines)
+    err = _fails(capsys, "--samples", short, *common)
+    assert "no sample for" in err and "HumanEval/0/L2" in err and "HumanEval/0/L0" not in err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_ids_known_only_at_run_time_are_checked_after_answering(tmp_path, capsys, benchmarks_dir):
+    """The needle's ids depend on the model's window, so they cannot be checked up front; a sample that no task
+    asked for is still an error after the run (it was ignored), and only a warning when --limit chose problems."""
+    from eval.needle import build_examples
+
+    answers = [{"task_id": e.task_id, "completion": e.answer} for e in build_examples(1200)]
+    out = tmp_path / "out"
+    common = ["--tasks", "needle_in_code", "--max-context", "1200", "--data-dir", str(benchmarks_dir)]
+    common += ["--output-dir", str(out)]
+    stray = _write(tmp_path / "stray.jsonl", [*answers, {"task_id": "needle/7/0.5", "completion": "1"}])
+    err = _fails(capsys, "--samples", stray, *common)
+    assert "1 task id(s) belong to none of the selected tasks: needle/7/0.5" in err and "Traceback" not in err
+    assert not (out / "results.json").exists()
+    assert main(["--samples", _write(tmp_path / "answers.jsonl", answers), *common]) == 0
+    result = json.loads((out / "results.json").read_text())["tasks"]["needle_in_code"]
+    assert result["num_problems"] == len(answers) == 10 and result["exact_match"] == 1.0 and not result["unsolved"]
+    assert main(["--samples", stray, *common, "--limit", "2"]) == 0  # other problems' samples: a warning
+    assert json.loads((out / "results.json").read_text())["tasks"]["needle_in_code"]["num_problems"] == 2
