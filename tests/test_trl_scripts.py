@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,7 +120,12 @@ def test_sft_lora_adapter_saves_and_merges(tiny_model_dir, benchmarks_dir, tmp_p
 
 def test_longcot_warmup(tiny_model_dir, benchmarks_dir, tmp_path):
     out = tmp_path / "longcot"
-    launch("sft", "longcot", *common(tiny_model_dir, benchmarks_dir, out))
+    log = launch("sft", "longcot", *common(tiny_model_dir, benchmarks_dir, out))
+    # the recipe packs: its 32 examples (~100-450 tokens each) fill fewer rows of 512 tokens
+    packed = re.search(r"training on (\d+) packed rows of up to 512 tokens from 32 examples", log)
+    assert packed and int(packed.group(1)) < 32, log[-2000:]
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["log_history"][0]["num_tokens"] > 512  # two packed rows hold more than one example's worth
     assert_loadable_and_evaluates(out, benchmarks_dir, tmp_path)
 
 

@@ -108,6 +108,13 @@ def finish(trainer, training_args, script_args, model_args, tags: list[str], dat
         trainer.push_to_hub(dataset_name=dataset_name, tags=["seed-coder", *tags])
 
 
+def dataset_summary(examples: int, rows: int, training_args) -> str:
+    """What the trainer trains on: with packing, how many examples went into how many rows of ``max_length``."""
+    if getattr(training_args, "packing", False):
+        return f"training on {rows} packed rows of up to {training_args.max_length} tokens from {examples} examples"
+    return f"training on {rows} rows from {examples} examples"
+
+
 def train(
     script_class: type,
     training_class: type,
@@ -132,5 +139,6 @@ def train(
         peft_config=trl.get_peft_config(model_args),
         **extra,
     )
+    log.info(dataset_summary(len(dataset), len(trainer.train_dataset), training_args))
     trainer.train(resume_from_checkpoint=resume_checkpoint(training_args, script_args))
     finish(trainer, training_args, script_args, model_args, tags, script_args.dataset_name)
