@@ -40,9 +40,11 @@ def build_pipeline(args: argparse.Namespace) -> list:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = builder_parser(__doc__, "'mbpp_train' or a folder of problems with tests (an sft_data run)", "policy")
-    parser.add_argument("--k", type=int, default=8, help="completions sampled per problem")
-    parser.add_argument("--max-pairs-per-prompt", type=int, default=2)
+    parser = builder_parser(
+        __doc__, "'mbpp_train' or a folder of problems with tests (an sft_data run)", "policy", defaults=PairsConfig
+    )
+    parser.add_argument("--k", type=int, default=PairsConfig.k, help="completions sampled per problem")
+    parser.add_argument("--max-pairs-per-prompt", type=int, default=PairsConfig.max_pairs_per_prompt)
     parser.add_argument(
         "--include-reference",
         action="store_true",

@@ -195,8 +195,8 @@ def add_fim_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None
     Their destinations are the flag names, so ``--config`` YAML keys are the flags too."""
     default_rate = 0.0 if prefix else FimConfig.rate
     parser.add_argument(f"--{prefix}rate", type=float, default=default_rate, help="share of FIM documents")
-    parser.add_argument(f"--{prefix}seed", type=int, default=0, help="seed of the FIM draws")
-    parser.add_argument(f"--{prefix}mode", choices=FIM_MODES, default="spm")
+    parser.add_argument(f"--{prefix}seed", type=int, default=FimConfig.seed, help="seed of the FIM draws")
+    parser.add_argument(f"--{prefix}mode", choices=FIM_MODES, default=FimConfig.mode)
     parser.add_argument(f"--{prefix}min-chars", type=int, default=FimConfig.min_chars)
 
 

@@ -60,8 +60,12 @@ def build_pipeline(args: argparse.Namespace) -> list:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = builder_parser(__doc__, "'mbpp_train' or a documents folder of seed snippets", "generator")
-    parser.add_argument("--max-attempts", type=int, default=3, help="first try plus self-corrections")
+    parser = builder_parser(
+        __doc__, "'mbpp_train' or a documents folder of seed snippets", "generator", defaults=SynthesisConfig
+    )
+    parser.add_argument(
+        "--max-attempts", type=int, default=SynthesisConfig.max_attempts, help="first try plus self-corrections"
+    )
     parser.add_argument("--min-response-chars", type=int, default=LengthConfig.min_response_chars)
     parser.add_argument("--max-response-chars", type=int, default=LengthConfig.max_response_chars)
     args = parse_stage_args(parser, argv)

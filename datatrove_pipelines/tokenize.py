@@ -206,8 +206,10 @@ def parse_args(argv: list[str] | None = None) -> TokenizeConfig:
     )
     parser.add_argument("--tokenizer", required=True, help="Hub id or local path (folder or tokenizer.json)")
     parser.add_argument("--max-tokens-per-file", type=int, default=None, help="split shards above this many tokens")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle within shards")
-    parser.add_argument("--batch-size", type=int, default=1000, help="documents per encode_batch call")
+    parser.add_argument("--seed", type=int, default=TokenizeConfig.seed, help="seed of the shuffle within shards")
+    parser.add_argument(
+        "--batch-size", type=int, default=TokenizeConfig.batch_size, help="documents per encode_batch call"
+    )
     add_fim_arguments(parser, prefix="fim-")
     args = parse_stage_args(parser, argv)
     try:

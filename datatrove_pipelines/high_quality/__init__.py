@@ -286,7 +286,12 @@ def parse_args(argv: list[str] | None = None) -> HighQualityStageConfig:
     parser.add_argument("--confident", type=float, default=defaults.confident)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--dim", type=int, default=defaults.dim)
-    parser.add_argument("--max-pool-docs", type=int, default=500_000, help="files the rounds train and recall on")
+    parser.add_argument(
+        "--max-pool-docs",
+        type=int,
+        default=HighQualityStageConfig.max_pool_docs,
+        help="files the rounds train and recall on",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parse_stage_args(parser, argv)
     try:

@@ -51,20 +51,24 @@ def generator_config(args: argparse.Namespace, role: str) -> GeneratorConfig:
     )
 
 
-def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
+def add_seed_arguments(parser: argparse.ArgumentParser, defaults: type) -> None:
+    """The seed and sandbox flags; ``defaults``: the builder's config dataclass (its ``timeout_s``, ``batch_size``)."""
     add_decontamination_arguments(parser, benchmarks_help="local benchmark copies (MBPP seeds, decontamination)")
     parser.add_argument("--limit", type=int, default=None, help="read only this many seeds")
     parser.add_argument("--sandbox-workers", type=int, default=None, help="parallel sandbox executions")
-    parser.add_argument("--timeout-s", type=float, default=10.0, help="sandbox time limit per execution")
-    parser.add_argument("--batch-size", type=int, default=8, help="seeds generated and judged together")
+    parser.add_argument("--timeout-s", type=float, default=defaults.timeout_s, help="sandbox time limit per execution")
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="seeds generated and judged together"
+    )
 
 
-def builder_parser(description: str, input_help: str, role: str) -> argparse.ArgumentParser:
-    """The parser of a data builder: the stage flags, the ``role`` model's flags, the seed and sandbox flags."""
+def builder_parser(description: str, input_help: str, role: str, defaults: type) -> argparse.ArgumentParser:
+    """The parser of a data builder: the stage flags, the ``role`` model's flags, the seed and sandbox flags (their
+    defaults from the builder's config dataclass ``defaults``)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stage_arguments(parser, input_help=input_help)
     add_model_arguments(parser, role)
-    add_seed_arguments(parser)
+    add_seed_arguments(parser, defaults)
     return parser
 
 

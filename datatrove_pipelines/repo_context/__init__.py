@@ -411,10 +411,14 @@ def run_repo_context(config: RepoContextConfig, command: str | None = None) -> d
 def parse_args(argv: list[str] | None = None) -> RepoContextConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stage_arguments(parser)
-    parser.add_argument("--max-tokens", type=int, default=32768, help="token budget of one document")
+    parser.add_argument(
+        "--max-tokens", type=int, default=RepoContextConfig.max_tokens, help="token budget of one document"
+    )
     parser.add_argument("--tokenizer", default=None, help="Hub id or local path (default: estimate bytes/3)")
     parser.add_argument("--min-mean-quality", type=float, default=None, help="drop repos with a lower mean score")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random order of other languages")
+    parser.add_argument(
+        "--seed", type=int, default=RepoContextConfig.seed, help="seed of the random order of other languages"
+    )
     args = parse_stage_args(parser, argv)
     try:
         return RepoContextConfig(

@@ -33,9 +33,14 @@ COMMANDS = ("train-recall", "run", "stand-in-judge", "sample-warc")
 def _common(parser: argparse.ArgumentParser) -> None:
     # nargs="+" without action="extend": a command-line --input replaces the recipe's, it does not add to it
     add_stage_arguments(parser, input_help="WARC/WET files, HTML files, or folders of them", input_nargs="+")
-    parser.add_argument("--extraction-timeout", type=float, default=5.0, help="seconds per page")
+    from datatrove_pipelines.web.extract import ExtractionConfig
+
+    parser.add_argument("--extraction-timeout", type=float, default=ExtractionConfig.timeout, help="seconds per page")
     parser.add_argument(
-        "--min-inline-code", type=int, default=3, help="inline <code> elements that make the rule fire"
+        "--min-inline-code",
+        type=int,
+        default=ExtractionConfig.min_inline_code,
+        help="inline <code> elements that make the rule fire",
     )
 
 
