@@ -188,7 +188,8 @@ def parse_args(argv: list[str] | None = None) -> CodeFilesConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    stage_main("datatrove_pipelines.code_files", argv, parse_args, run_code_files)
+    # an input that is neither a path nor a Hub id is found when the readers are built: wrong usage, one line
+    stage_main("datatrove_pipelines.code_files", argv, parse_args, run_code_files, errors=(FileNotFoundError,))
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` as alignment-handbook recipes are read: ``--config FILE.yaml`` supplies the values (keys are the
     flags' names), flags given on the command line override them. An unknown key is an error naming it."""
-    import yaml
+    from datatrove_pipelines.yaml_files import YamlFileError, read_yaml
 
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--config", default=None)
@@ -259,10 +259,9 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None
     accumulated: dict[str, Any] = {}  # extend/append flags: a value on the command line replaces the file's
     if known.config:
         try:
-            with open(known.config) as handle:
-                values = yaml.safe_load(handle) or {}
-        except OSError as error:
-            parser.error(f"cannot read --config {known.config}: {error.strerror}")
+            values = read_yaml(known.config) or {}
+        except YamlFileError as error:
+            parser.error(f"--config: {error}")
         if not isinstance(values, dict):
             parser.error(f"--config {known.config}: expected a mapping of flag names to values")
         actions = {action.dest: action for action in parser._actions}
@@ -348,7 +347,11 @@ def stage_main(
     the stage to print more. An exception of ``errors`` (wrong input the user can fix) becomes a one-line
     ``error: ...`` exit instead of a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    config = parse_args(argv)
+    try:
+        config = parse_args(argv)
+    except ValueError as error:  # a config's own check of the parsed values (its __post_init__): wrong usage
+        print(f"python -m {module}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         stats = run(config, command_line(module, [*command_prefix, *argv]))
     except errors as error:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
-from recipes.pretrain_config import checked_mapping
+from datatrove_pipelines.yaml_files import YamlFileError, read_yaml
+from recipes.pretrain_config import RecipeError, checked_mapping
 
 
 @dataclass
@@ -74,7 +73,11 @@ class ModelSpec:
 
 def load_model_spec(path: str | Path) -> ModelSpec:
     """Read a ``model.yaml``; unknown keys are errors (a typo must not silently fall back to a default)."""
-    return ModelSpec(**checked_mapping(ModelSpec, yaml.safe_load(Path(path).read_text()), str(path)))
+    try:
+        data = read_yaml(path)
+    except YamlFileError as error:
+        raise RecipeError(str(error)) from None
+    return ModelSpec(**checked_mapping(ModelSpec, data, str(path)))
 
 
 def count_parameters_on_meta(spec: ModelSpec) -> int:

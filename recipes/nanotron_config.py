@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from datatrove_pipelines.yaml_files import YamlFileError, read_yaml
 from recipes.model_specs import ModelSpec, load_model_spec
 from recipes.pretrain_config import RecipeError, StageSpec, parse_stages
 
@@ -35,7 +36,10 @@ GENERATED_HEADER = (
 
 
 def _recipe(path: str | Path) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text())
+    try:
+        data = read_yaml(path)
+    except YamlFileError as error:
+        raise RecipeError(str(error)) from None
     if not isinstance(data, dict) or "stages" not in data or "model_spec" not in data:
         raise RecipeError(f"{path}: not a pretraining recipe (needs model_spec and stages)")
     return data

@@ -29,6 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # `accelerate launch recipes/pretrain.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datatrove_pipelines.yaml_files import yaml_error_message  # noqa: E402
 from recipes.model_specs import ModelSpec, load_model_spec  # noqa: E402
 from recipes.pretrain_config import PretrainArguments, RecipeError, StageSpec, stage_summary  # noqa: E402
 from recipes.pretrain_data import (  # noqa: E402
@@ -378,10 +379,15 @@ def parse_args(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
+    import yaml
+
     try:
         script_args, training_args = parse_args(argv)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as error:  # TrlParser reads the recipe itself
+        print(f"error: {yaml_error_message(error)}", file=sys.stderr)
         return 2
     try:
         command = (

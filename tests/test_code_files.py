@@ -317,11 +317,20 @@ def test_hub_dataset_reader_streams_a_dataset(tmp_path, benchmarks_dir, monkeypa
     assert [doc.metadata["size"] for doc in documents[:2]] == [len(r["content"].encode()) for r in STACK_RECORDS[:2]]
 
 
-def test_usage_errors_are_clear(tmp_path):
+def test_usage_errors_are_clear(tmp_path, capsys):
+    from datatrove_pipelines.code_files import main
+
     with pytest.raises(FileNotFoundError, match="neither an existing file"):
         run_code_files(CodeFilesConfig(inputs=[str(tmp_path / "missing")], output_dir=str(tmp_path / "o")))
     with pytest.raises(ValueError, match="partition"):
         parse_args(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--executor", "slurm"])
+    # from the command line both are one line, not a traceback
+    with pytest.raises(SystemExit, match="error: input .*missing' is neither an existing file"):
+        main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--executor", "slurm"])
+    assert exit_info.value.code == 2
+    assert "python -m datatrove_pipelines.code_files: error: " in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -141,7 +141,7 @@ def test_stage_config_yaml_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "unknown keys max_size" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_args(["--config", str(tmp_path / "missing.yaml")])
-    assert "cannot read --config" in capsys.readouterr().err
+    assert "--config: cannot read" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ from typing import Any
 
 import transformers
 import trl
+import yaml
 from transformers.trainer_utils import get_last_checkpoint
+
+from datatrove_pipelines.yaml_files import yaml_error_message
 
 log = logging.getLogger("trl_scripts")
 
@@ -31,6 +34,8 @@ def parse(script_class: type, training_class: type, argv: list[str] | None = Non
         script_args, training_args, model_args = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:  # an unknown key, a missing recipe file: wrong usage, one line
         raise SystemExit(f"error: {error}") from None
+    except yaml.YAMLError as error:  # a recipe that is not YAML (TrlParser reads it itself)
+        raise SystemExit(f"error: {yaml_error_message(error)}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return script_args, training_args, model_args
 

@@ -92,10 +92,9 @@ class CategoryRules:
 
     @classmethod
     def from_yaml(cls, path: str) -> CategoryRules:
-        import yaml
+        from datatrove_pipelines.yaml_files import read_yaml
 
-        with open(path) as handle:
-            return cls.from_dict(yaml.safe_load(handle))
+        return cls.from_dict(read_yaml(path))
 
     def __getitem__(self, name: str) -> Category:
         return self._by_name[name]
