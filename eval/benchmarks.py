@@ -216,6 +216,16 @@ def available_benchmarks() -> list[str]:
     return sorted(BENCHMARK_SOURCES)
 
 
+def local_benchmark_path(name: str, data_dir: Path) -> Path:
+    """Where benchmark ``name`` lies under the local benchmark directory; FileNotFoundError (naming the expected
+    layout) when it is not there."""
+    source = BENCHMARK_SOURCES.get(name) or TRAINING_SOURCES[name]
+    path = data_dir / source.local_path
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark {name!r} expected at {path} (layout: <data_dir>/{source.local_path})")
+    return path
+
+
 def load_benchmark(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Problem]:
     """Load one benchmark's problems (or a training split of :data:`TRAINING_SOURCES`), from ``data_dir`` (or
     ``$SEED_CODER_BENCHMARKS_DIR``) or else the Hub."""
@@ -225,10 +235,7 @@ def load_benchmark(name: str, data_dir: str | os.PathLike[str] | None = None) ->
         raise ValueError(f"unknown benchmark {name!r}; known: {known}")
     local_dir = resolve_data_dir(data_dir)
     if local_dir is not None:
-        path = local_dir / source.local_path
-        if not path.exists():
-            raise FileNotFoundError(f"benchmark {name!r} expected at {path} (layout: <data_dir>/{source.local_path})")
-        records: Iterable[dict[str, Any]] = _read_local(path)
+        records: Iterable[dict[str, Any]] = _read_local(local_benchmark_path(name, local_dir))
     else:
         records = _read_hub(source)
     return [source.to_problem(dict(record), name) for record in records if source.keep(record)]

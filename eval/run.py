@@ -206,8 +206,14 @@ def pass_at_ks(args: argparse.Namespace) -> tuple[int, ...]:
 
 def check_model_path(model: str) -> None:
     """A --model that is meant as a local path must exist; only an ``org/name`` id goes to the Hub."""
-    if model == "reference" or os.path.exists(model):
+    if model == "reference":
         return
+    if os.path.isdir(model):
+        if not any(os.path.exists(os.path.join(model, name)) for name in ("config.json", "adapter_config.json")):
+            raise UsageError(f"--model {model}: a directory without config.json, not a saved model")
+        return
+    if os.path.exists(model):
+        raise UsageError(f"--model {model}: a file, not a model directory (or a Hub id of the form org/name)")
     path = Path(model).expanduser()
     looks_local = (
         model.startswith((".", "/", "~"))
@@ -239,7 +245,7 @@ def check_model_path(model: str) -> None:
 
 def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     """Everything that can be checked before importing lighteval: tasks, model path, samples file and ids."""
-    from eval.benchmarks import resolve_data_dir
+    from eval.benchmarks import BENCHMARK_SOURCES, local_benchmark_path, resolve_data_dir
     from eval.fim import problem_id
 
     task_names = selected_tasks(args)
@@ -248,10 +254,29 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
     args.data_dir = str(data_dir) if data_dir is not None else None
-    if args.n_samples < 1:
-        raise UsageError(f"--n-samples must be at least 1, got {args.n_samples}")
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    at_least_one = {
+        "--n-samples": args.n_samples,
+        "--limit": args.limit,
+        "--max-new-tokens": args.max_new_tokens,
+        "--max-context": args.max_context,
+        "--batch-size": args.batch_size,
+        "--workers": args.workers,
+    }
+    for flag, value in at_least_one.items():
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if not args.temperature >= 0:
+        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
+    if not 0 < args.top_p <= 1:
+        raise UsageError(f"--top-p must lie in (0, 1], got {args.top_p}")
+    if data_dir is not None:  # a missing local copy is named now, not after lighteval's imports
+        for name in task_names:
+            spec = TASK_SPECS.get(name)
+            if spec is not None and spec.benchmark in BENCHMARK_SOURCES:
+                try:
+                    local_benchmark_path(spec.benchmark, data_dir)
+                except FileNotFoundError as error:
+                    raise UsageError(str(error)) from None
     pass_at_ks(args)
     # Row ids are known without a model for the code and FIM tasks; the needle's depend on the model's window and
     # LiveCodeBench's on its dataset, so with those the samples model checks the ids while and after it answers.
@@ -413,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(args)
     except (UsageError, SamplesError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except ConnectionError as error:  # the Hub (benchmarks, a model) cannot be reached: say what to do instead
+        parser.exit(2, f"{parser.prog}: error: {error} (offline? give local copies with --data-dir DIR)\n")
     print(Path(args.output_dir, "results.md").read_text())
     if result.get("failed_references"):
         print("references that fail:", json.dumps(result["failed_references"])[:2000])

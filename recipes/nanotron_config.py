@@ -114,6 +114,8 @@ def build_nanotron_configs(
     spec = load_model_spec(recipe["model_spec"])
     stages = parse_stages(recipe["stages"])
     model_name = Path(recipe_path).parent.name
+    if min(gpus, tp, pp) < 1:
+        raise RecipeError(f"--gpus, --tp and --pp must be at least 1 (got {gpus}, {tp}, {pp})")
     if gpus % (tp * pp):
         raise RecipeError(f"--gpus {gpus} is not a multiple of tp×pp = {tp * pp}")
     dp = gpus // (tp * pp)

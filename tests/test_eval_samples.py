@@ -222,3 +222,36 @@ def test_ids_known_only_at_run_time_are_checked_after_answering(tmp_path, capsys
     assert result["num_problems"] == len(answers) == 10 and result["exact_match"] == 1.0 and not result["unsolved"]
     assert main(["--samples", stray, *common, "--limit", "2"]) == 0  # other problems' samples: a warning
     assert json.loads((out / "results.json").read_text())["tasks"]["needle_in_code"]["num_problems"] == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--max-context", "-5"], "--max-context must be at least 1, got -5"),
+        (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--top-p", "0"], "--top-p must lie in (0, 1]"),
+        (["--temperature", "nan"], "--temperature must be >= 0, got nan"),
+        (["--model", "DIR"], "a directory without config.json, not a saved model"),
+        (["--model", "FILE"], "a file, not a model directory"),
+        (["--data-dir", "DIR"], "benchmark 'humaneval' expected at"),
+    ],
+)
+def test_careless_arguments_are_one_line_errors(tmp_path, capsys, arguments, message):
+    """Values that once crashed late (a folder that is not a model: transformers' ValueError after the imports; an
+    empty --data-dir: a FileNotFoundError traceback) or were taken silently (--max-context -5, --top-p 0)."""
+    (tmp_path / "file.txt").write_text("x")
+    given = [{"DIR": str(tmp_path), "FILE": str(tmp_path / "file.txt")}.get(a, a) for a in arguments]
+    err = _fails(capsys, "--tasks", "humaneval", "--output-dir", str(tmp_path / "out"), *given)
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_an_unreachable_hub_is_one_line_that_says_what_to_do(tmp_path, capsys, monkeypatch):
+    """Offline without local copies: the Hub look-up fails (here forced offline, so nothing touches the network)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.delenv("SEED_CODER_BENCHMARKS_DIR", raising=False)
+    samples = _write(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": "x"}])
+    err = _fails(capsys, "--samples", samples, "--tasks", "humaneval", "--output-dir", str(tmp_path / "out"))
+    assert "Couldn't reach" in err and "--data-dir" in err and "Traceback" not in err

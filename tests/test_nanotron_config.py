@@ -284,3 +284,12 @@ def test_cli_writes_files_and_rejects_impossible_parallelism(tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
         main([str(RECIPE.relative_to(REPO_ROOT)), "--output", str(tmp_path / "bad"), "--tp", "16"])
     assert raised.value.code == 2 and "tp=16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--gpus", "--tp", "--pp"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_parallelism_below_one_is_an_error_not_a_division_by_zero(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as raised:
+        main([str(RECIPE.relative_to(REPO_ROOT)), "--output", str(tmp_path / "bad"), flag, value])
+    err = capsys.readouterr().err
+    assert raised.value.code == 2 and "must be at least 1" in err and "Traceback" not in err
