@@ -381,8 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     import yaml
 
+    from trl_scripts.common import check_training_arguments
+
     try:
         script_args, training_args = parse_args(argv)
+        check_training_arguments(training_args)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

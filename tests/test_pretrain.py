@@ -194,6 +194,13 @@ def test_bad_stages_are_one_line_errors(stage, message):
         parse_stages([stage])
 
 
+def test_training_values_that_fail_deep_inside_the_trainer_are_refused_first(capsys):
+    """The check the TRL scripts share: --gradient_accumulation_steps 0 was a ZeroDivisionError traceback."""
+    recipe = str(REPO_ROOT / "recipes/tiny/pretrain.yaml")
+    assert pretrain_main(["--config", recipe, "--gradient_accumulation_steps", "0"]) == 2
+    assert "error: --gradient_accumulation_steps must be at least 1, got 0" in capsys.readouterr().err
+
+
 # --- shards and mixing ---
 
 

@@ -102,3 +102,24 @@ def test_script_usage_errors_are_one_line_not_tracebacks(script, arguments, mess
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and message in last, last
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be at least 1, got 0"),
+        (["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be at least 1, got 0"),
+        (["--max_length", "0"], "--max_length must be at least 1, got 0"),
+        (["--learning_rate", "-1"], "--learning_rate must be >= 0, got -1.0"),
+    ],
+)
+def test_training_values_that_fail_deep_inside_trl_are_refused_when_parsed(override, message):
+    """Before: a ValueError from torch's DataLoader, a ZeroDivisionError, an AssertionError in TRL's packing, the
+    optimizer's ValueError, each a traceback after the model and data were loaded."""
+    import trl
+
+    from trl_scripts.common import parse
+    from trl_scripts.configs import PostTrainingScriptArguments
+
+    with pytest.raises(SystemExit, match=f"^error: {message}"):
+        parse(PostTrainingScriptArguments, trl.SFTConfig, ["--config", "recipes/tiny/sft/config.yaml", *override])

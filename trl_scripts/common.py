@@ -26,12 +26,28 @@ SYSTEM_CHAT_TEMPLATE = (
 )
 
 
+# Training arguments that transformers/TRL accept and then fail on deep inside a run (an assertion in TRL's packing,
+# a division by zero in the step count, the optimizer's ValueError): checked when the recipe is parsed.
+AT_LEAST_ONE = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "max_completion_length")
+
+
+def check_training_arguments(training_args: Any) -> None:
+    """A ``ValueError`` naming the flag for a value below 1 in :data:`AT_LEAST_ONE` or a negative learning rate."""
+    for name in AT_LEAST_ONE:
+        value = getattr(training_args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be at least 1, got {value}")
+    if not getattr(training_args, "learning_rate", 0.0) >= 0:
+        raise ValueError(f"--learning_rate must be >= 0, got {training_args.learning_rate}")
+
+
 def parse(script_class: type, training_class: type, argv: list[str] | None = None) -> tuple[Any, Any, trl.ModelConfig]:
     """``--config recipe.yaml`` plus command-line overrides into (script, training, model) arguments; a usage error
     (unknown key, missing recipe) is one line, not a traceback."""
     parser = trl.TrlParser((script_class, training_class, trl.ModelConfig))
     try:
         script_args, training_args, model_args = parser.parse_args_and_config(argv)
+        check_training_arguments(training_args)
     except (ValueError, OSError) as error:  # an unknown key, a missing recipe file: wrong usage, one line
         raise SystemExit(f"error: {error}") from None
     except yaml.YAMLError as error:  # a recipe that is not YAML (TrlParser reads it itself)
