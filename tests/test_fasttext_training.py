@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from datatrove_pipelines import fasttext_training
 from datatrove_pipelines.fasttext_training import train_supervised
 
 LINES = [f"__label__{'a' if i % 2 else 'b'} word{i % 7} other{i % 5} " + "x " * (i % 13) for i in range(500)]
+REPO = str(Path(__file__).resolve().parents[1])
 PARAMS = {"dim": 100, "epoch": 5, "thread": 1, "seed": 0, "verbose": 0}
 
 
@@ -31,21 +34,31 @@ def _input_matrix(train_file: str, **params):
     return model.get_input_matrix()
 
 
-def test_seeded_runs_train_the_same_model_where_uninitialized_memory_made_them_fail(train_file: str) -> None:
-    """Real fastText, no retries: 1,000 buckets failed 18 of 32 fresh runs with NaN, and without buckets successful
-    runs gave a different model each time, because the build trained on uninitialized memory. Zero-filled
-    allocations make every run train, and train the same model."""
-    with_buckets = [_input_matrix(train_file, wordNgrams=2, bucket=1000) for _ in range(4)]
-    without_buckets = [_input_matrix(train_file, wordNgrams=1, bucket=0) for _ in range(3)]
-    for runs in (with_buckets, without_buckets):
-        assert not np.isnan(runs[0]).any()
-        assert all(np.array_equal(runs[0], other) for other in runs[1:])
+@pytest.mark.parametrize("config", [{"wordNgrams": 2, "bucket": 1000}, {"wordNgrams": 1, "bucket": 0}])
+def test_seeded_runs_train_the_same_model_where_uninitialized_memory_made_them_fail(train_file, monkeypatch, config):
+    """Real fastText, no retries, from interpreters whose environments differ in size (so their heaps differ): 1,000
+    buckets failed 18 of 32 fresh runs with NaN; without buckets every run failed or trained a different model,
+    because the build trained on uninitialized memory (a first attempt that only made large blocks fresh pages
+    still failed every no-bucket run with PYTHONPATH set to the project). Zero-filled allocations make every run
+    train the same model."""
+    runs = []
+    for name, value in [
+        ("SEED_CODER_TEST_PADDING", ""),
+        ("SEED_CODER_TEST_PADDING", "x" * 50_000),
+        ("PYTHONPATH", REPO),
+    ]:
+        monkeypatch.setenv(name, value)
+        runs.append(_input_matrix(train_file, **config))
+    assert not np.isnan(runs[0]).any()
+    assert all(np.array_equal(runs[0], other) for other in runs[1:])
 
 
-def test_rows_fastText_leaves_unfilled_are_zero_as_upstream(train_file: str) -> None:
+@pytest.mark.parametrize("config", [{"wordNgrams": 2, "bucket": 1000}, {"wordNgrams": 1, "bucket": 0}])
+def test_rows_fastText_leaves_unfilled_are_zero_as_upstream(train_file: str, config) -> None:
     """With one thread fastText fills only the first tenth of the input matrix; upstream's rest is 0 (its
-    ``std::vector`` is zero-initialised). No training (epoch 0) shows the matrix as initialised."""
-    matrix = _input_matrix(train_file, wordNgrams=2, bucket=1000, epoch=0)
+    ``std::vector`` is zero-initialised), here it held values up to 1e34. No training (epoch 0) shows the matrix as
+    initialised."""
+    matrix = _input_matrix(train_file, epoch=0, **config)
     filled = matrix.size // 10
     flat = matrix.reshape(-1)
     assert np.abs(flat[:filled]).max() <= 1 / PARAMS["dim"] and np.abs(flat[:filled]).min() < 1 / PARAMS["dim"]
@@ -53,14 +66,10 @@ def test_rows_fastText_leaves_unfilled_are_zero_as_upstream(train_file: str) -> 
 
 
 def test_the_training_environment_keeps_the_users_tunables() -> None:
-    assert fasttext_training.training_environment({"PATH": "/bin"})["GLIBC_TUNABLES"] == (
-        f"glibc.malloc.mmap_threshold={fasttext_training.ZEROED_ALLOCATION_BYTES}"
-    )
-    env = fasttext_training.training_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
-    assert env["GLIBC_TUNABLES"].split(":") == [
-        "glibc.malloc.arena_max=2",
-        f"glibc.malloc.mmap_threshold={fasttext_training.ZEROED_ALLOCATION_BYTES}",
-    ]
+    ours = ["glibc.malloc.perturb=255", "glibc.malloc.tcache_count=0"]
+    assert fasttext_training.training_environment({"PATH": "/bin"})["GLIBC_TUNABLES"].split(":") == ours
+    env = fasttext_training.training_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
+    assert env["GLIBC_TUNABLES"].split(":") == ["glibc.malloc.arena_max=2", *ours] and env["PATH"] == "/bin"
 
 
 def test_small_dims_are_refused(train_file) -> None:

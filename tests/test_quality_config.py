@@ -140,7 +140,7 @@ def test_web_judge_flags_are_the_oracle_settings():
 
 
 def test_a_fasttext_dim_below_100_is_an_error_not_silently_raised():
-    """fastText below dim 100 gives NaN with these builds: the config refuses it (as every other stage does) instead
+    """fastText below dim 100 is below every stage's floor: the config refuses it (as every other stage does) instead
     of training a model of another size than the one asked for."""
     with pytest.raises(ValueError, match="dim must be >= 100"):
         ScorerTrainingConfig(annotations_dir="a", output_dir="o", kind="fasttext", fasttext_dim=50)

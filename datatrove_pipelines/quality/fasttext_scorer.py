@@ -77,7 +77,7 @@ def train_fasttext(config: ScorerTrainingConfig, train: list[Example], output: P
         lines,
         epoch=config.fasttext_epochs,
         lr=config.fasttext_lr,
-        dim=config.fasttext_dim,  # >= 100, checked by the config (smaller dims give NaN with this build)
+        dim=config.fasttext_dim,  # >= 100, checked by the config (the stages' floor)
         wordNgrams=config.fasttext_word_ngrams,
         bucket=buckets if config.fasttext_word_ngrams > 1 else 0,
         minCount=1,

@@ -48,7 +48,7 @@ def fasttext_text(text: str, max_chars: int = MAX_FEATURE_CHARS) -> str:
 
 @dataclass
 class FastTextSettings:
-    """fastText hyper-parameters (dim >= 100: fastText's supervised training gives NaN below on this build)."""
+    """fastText hyper-parameters (dim >= 100, the floor of every stage that trains fastText)."""
 
     dim: int = 100
     epoch: int = 25
